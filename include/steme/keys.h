@@ -77,16 +77,27 @@ typedef enum steme_key_family {
     STEME_FAM_COUNT_ /* number of families + 1; not a family */
 } steme_key_family;
 
-/* Tag text of a family ("SP"), or NULL for UNKNOWN/out of range. */
+/* Tag text of a family ("SP", static storage), or NULL for UNKNOWN/out of range. */
 const char *steme_key_family_tag(steme_key_family fam);
-/* 1 if the family's keys start with a subject, else 0. */
+/* 1 if the family's keys start with a subject, else 0 (also for UNKNOWN). */
 int steme_key_family_is_subject_scoped(steme_key_family fam);
-/* The engine the hybrid backend routes this family to (LMDB or ROCKSDB). */
+/*
+ * The engine the hybrid backend routes this family to (STEME_KV_LMDB or
+ * STEME_KV_ROCKSDB); 0 (no engine) for UNKNOWN/out of range.
+ */
 steme_kv_engine steme_key_family_engine(steme_key_family fam);
 
 /*
  * Family of a raw key, by its tag, without full validation (hot path of
- * the hybrid router): STEME_FAM_UNKNOWN if the key has no known tag.
+ * the hybrid router). Reads at most klen bytes: for a subject-scoped key it
+ * looks for the subject's 0x00 within the first STEME_SUBJECT_MAX + 1 bytes,
+ * then matches "TAG:" (global tags after 0x00 at offset 0, subject tags
+ * after a subject; a tag of the wrong scope is UNKNOWN). The key's fields
+ * are not checked: a key for which steme_key_decode() succeeds always gets
+ * its decoded family, other keys may get a family or UNKNOWN. Prefixes from
+ * steme_key_encode_prefix() get their family at every depth, except the
+ * whole-subject prefix "{s}\0", which is UNKNOWN (it spans both engines).
+ * NULL or klen 0: UNKNOWN. Pure, thread-safe, no allocation.
  */
 steme_key_family steme_key_family_of(const uint8_t *key, size_t klen);
 
@@ -112,7 +123,7 @@ typedef struct steme_key {
     steme_agent_id agent;    /* V (voter), TR, TM, AU, QT, QL */
     steme_id16 id;           /* TP, TM (pack), AU, AQ (query id), ES (id) */
     uint64_t ts;             /* S, SP, AU, ES: Unix ms; QT: Unix hour */
-    uint8_t status;          /* ES */
+    uint8_t status;          /* ES: any byte; the escalation store defines values */
     const uint8_t *name;     size_t name_len;       /* VX, CUR */
 } steme_key;
 
@@ -121,9 +132,13 @@ typedef struct steme_key {
 
 /*
  * Encode k into buf (capacity cap); *len receives the key's length (also on
- * STEME_E_BUFFER_SMALL, so a caller can size a buffer). Validates the subject,
- * predicate and name. Returns STEME_OK, STEME_E_INVALID, STEME_E_TOO_BIG,
- * STEME_E_BAD_UTF8, STEME_E_BUFFER_SMALL.
+ * STEME_E_BUFFER_SMALL, so a caller can size a buffer; buf may be NULL when
+ * cap is 0 for such a sizing call). Validates the subject (scoped families),
+ * predicate (SP, GS) and name (VX, CUR: 1..STEME_KEY_NAME_MAX bytes, any
+ * bytes). Nothing is written on failure. Returns STEME_OK, STEME_E_INVALID
+ * (NULL k/len, UNKNOWN or out-of-range family, NULL or empty text),
+ * STEME_E_TOO_BIG, STEME_E_BAD_UTF8 (invalid UTF-8 or a NUL byte),
+ * STEME_E_BUFFER_SMALL. Validation errors are reported before BUFFER_SMALL.
  */
 int steme_key_encode(const steme_key *k, uint8_t *buf, size_t cap, size_t *len,
                      steme_error *err);
@@ -137,13 +152,22 @@ int steme_key_encode(const steme_key *k, uint8_t *buf, size_t cap, size_t *len,
  * 1 the assertion; and so on. depth larger than the family's field count is
  * STEME_E_INVALID. A global prefix of all subject-scoped keys of one subject
  * is encoded by family STEME_FAM_UNKNOWN with a subject: "{s}\0".
+ * The full depth gives exactly steme_key_encode()'s key. Only the fields up
+ * to `depth` are validated. Note: the last field of GS, VX and CUR runs to
+ * the end of the key, so a prefix there also matches longer predicates or
+ * names ("p" matches "pq"); SP's predicate is 0x00-terminated and does not.
+ * Returns as steme_key_encode().
  */
 int steme_key_encode_prefix(const steme_key *k, unsigned depth, uint8_t *buf, size_t cap,
                             size_t *len, steme_error *err);
 
 /*
  * Parse a full key. Every length is checked; anything that is not exactly a
- * key this codec would produce is STEME_E_INVALID (never an over-read).
+ * key this codec would produce is STEME_E_INVALID with a message saying what
+ * and at which offset (never an over-read): so decode then encode gives the
+ * same bytes. out->subject/predicate/name point into `key` and live as long
+ * as it does. On failure *out is zeroed. Returns STEME_OK or STEME_E_INVALID
+ * (also for NULL key/out and klen 0).
  */
 int steme_key_decode(const uint8_t *key, size_t klen, steme_key *out, steme_error *err);
 
