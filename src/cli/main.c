@@ -1,13 +1,57 @@
-/* main.c - the steme command line (grows with each layer). */
+/*
+ * main.c - the steme command line: dispatches `steme COMMAND [options]` to
+ * the command table. Every command accepts --help; exit codes are listed in
+ * cli.h and printed by `steme --help`.
+ */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
+#include "cli/cli_db.h"
+
+static const cli_cmd *const commands[] = {
+    &cli_cmd_init,
+    &cli_cmd_keygen,
+    &cli_cmd_assert,
+    &cli_cmd_get,
+    &cli_cmd_list,
+    &cli_cmd_verify,
+    &cli_cmd_hash,
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: steme COMMAND [options]   (steme COMMAND --help for details)\n\n"
+                "commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(to, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(to, "\nThe database directory is given by --db DIR or the STEME_DB variable.\n"
+                "Every command accepts --json for machine-readable output.\n\n"
+                "exit codes: 0 success, 1 failed or not found, 2 usage error,\n"
+                "            3 damage detected, 4 I/O, engine or internal error\n");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-        printf("usage: steme <command> [options]\n");
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
-    fprintf(stderr, "steme: unknown command '%s'\n", argv[1]);
-    return 2;
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i]->name) != 0)
+            continue;
+        for (int a = 2; a < argc; a++)
+            if (strcmp(argv[a], "--help") == 0) {
+                cli_usage(commands[i], stdout);
+                return CLI_OK;
+            }
+        return commands[i]->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "steme: unknown command '%s' (see steme --help)\n", argv[1]);
+    return CLI_USAGE;
 }

@@ -1,0 +1,252 @@
+/*
+ * db.c - opening, replaying, checkpointing and closing a steme database
+ * (see steme/db.h for the directory layout and the write path).
+ *
+ * Why a shared/exclusive lock around "log then apply": the ingest cursor
+ * must never pass a record whose apply has not finished, or a crash would
+ * leave that record in the log but never in the engines. Writers take the
+ * lock shared (they run in parallel and share WAL syncs); a checkpoint takes
+ * it exclusively for the moment it reads the log's end, syncs the engines
+ * and writes the cursor. Replay after a crash starts at the cursor and
+ * re-applies idempotent batches, so applying a record twice is harmless.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "steme/keys.h"
+#include "store/db_int.h"
+
+#define CURSOR_NAME "ingest"
+
+void steme_db_options_init(steme_db_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->create_if_missing = 1;
+    o->engine = STEME_KV_HYBRID;
+    steme_kv_options_init(&o->kv);
+    steme_wal_options_init(&o->wal);
+    o->checkpoint_bytes = 64u << 20;
+}
+
+static int cursor_key(uint8_t *buf, size_t cap, size_t *len)
+{
+    steme_key k;
+    memset(&k, 0, sizeof k);
+    k.family = STEME_FAM_CURSOR;
+    k.name = (const uint8_t *)CURSOR_NAME;
+    k.name_len = sizeof CURSOR_NAME - 1;
+    return steme_key_encode(&k, buf, cap, len, NULL);
+}
+
+static int read_cursor(steme_db *db, uint64_t *offset)
+{
+    uint8_t key[64];
+    size_t klen;
+    int rc = cursor_key(key, sizeof key, &klen);
+    if (rc != STEME_OK)
+        return rc;
+    rc = steme_kv_get_u64(db->db_kv, key, klen, offset);
+    if (rc == STEME_E_NOTFOUND) {
+        *offset = 0;
+        return STEME_OK;
+    }
+    return rc;
+}
+
+/* Re-apply every log record from the ingest cursor to the log's end. */
+static int replay(steme_db *db, uint64_t begin, steme_error *err)
+{
+    uint64_t from;
+    int rc = read_cursor(db, &from);
+    if (rc != STEME_OK)
+        return steme_err(err, rc, "reading the ingest cursor: %s", steme_kv_errmsg(db->db_kv));
+    if (from < begin)
+        from = begin; /* segments below a checkpoint are gone, and applied */
+    steme_wal_cursor *c = NULL;
+    rc = steme_wal_cursor_open(db->db_wal, from, &c);
+    if (rc != STEME_OK)
+        return steme_err(err, rc, "replay from offset %llu: %s", (unsigned long long)from,
+                         steme_wal_errmsg(db->db_wal));
+    const uint8_t *p;
+    size_t len;
+    uint64_t off;
+    while ((rc = steme_wal_cursor_next(c, &p, &len, &off)) == STEME_OK) {
+        if (len < 1) {
+            rc = STEME_CORRUPT(err, "log record at %llu is empty", (unsigned long long)off);
+            break;
+        }
+        rc = db_apply(db, p[0], p + 1, len - 1);
+        if (rc != STEME_OK) {
+            steme_err(err, rc, "replaying log record at %llu: %s", (unsigned long long)off,
+                      steme_db_errmsg(db));
+            break;
+        }
+    }
+    steme_wal_cursor_close(c);
+    return rc == STEME_E_END ? STEME_OK : rc;
+}
+
+int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
+                  steme_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!dir || !*dir || !out)
+        return steme_err(err, STEME_E_INVALID, "db open: NULL or empty argument");
+    steme_db_options o;
+    if (opts)
+        o = *opts;
+    else
+        steme_db_options_init(&o);
+
+    steme_db *db = calloc(1, sizeof *db);
+    char *waldir = NULL, *kvdir = NULL;
+    int rc = STEME_OK, have_lock = 0, have_slot = 0;
+    if (!db || !(db->db_dir = strdup(dir)) || !(waldir = steme_path_join(dir, "wal")) ||
+        !(kvdir = steme_path_join(dir, "kv"))) {
+        rc = steme_err(err, STEME_E_NOMEM, "db open: out of memory");
+        goto fail;
+    }
+    steme_kv_engine engine = o.engine;
+    rc = db_meta_check(dir, &engine, err);
+    if (rc == STEME_E_NOTFOUND && o.create_if_missing) {
+        if ((rc = steme_mkdirs(dir, 0, err)) != STEME_OK ||
+            (rc = db_meta_create(dir, o.engine, err)) != STEME_OK)
+            goto fail;
+        engine = o.engine;
+    } else if (rc != STEME_OK) {
+        goto fail;
+    }
+    if ((rc = steme_errslot_init(&db->db_err)) != STEME_OK) {
+        steme_err(err, rc, "db open: out of memory");
+        goto fail;
+    }
+    have_slot = 1;
+    if (pthread_rwlock_init(&db->db_apply_lock, NULL) != 0) {
+        rc = steme_err(err, STEME_E_NOMEM, "db open: cannot create lock");
+        goto fail;
+    }
+    have_lock = 1;
+    db->db_checkpoint_bytes = o.checkpoint_bytes;
+    o.kv.create_if_missing = 1;
+    if ((rc = steme_kv_open(engine, engine == STEME_KV_MEM ? NULL : kvdir, &o.kv, &db->db_kv,
+                            err)) != STEME_OK)
+        goto fail;
+    steme_wal_recovery rec;
+    if ((rc = steme_wal_open(waldir, &o.wal, &db->db_wal, &rec, err)) != STEME_OK)
+        goto fail;
+    if ((rc = replay(db, rec.first_offset, err)) != STEME_OK)
+        goto fail;
+    free(waldir);
+    free(kvdir);
+    *out = db;
+    return STEME_OK;
+fail:
+    if (db) {
+        steme_wal_close(db->db_wal);
+        steme_kv_close(db->db_kv);
+        if (have_lock)
+            pthread_rwlock_destroy(&db->db_apply_lock);
+        if (have_slot)
+            steme_errslot_destroy(&db->db_err);
+        free(db->db_dir);
+        free(db);
+    }
+    free(waldir);
+    free(kvdir);
+    return rc;
+}
+
+int steme_db_checkpoint(steme_db *db)
+{
+    if (!db)
+        return STEME_E_INVALID;
+    uint8_t key[64];
+    size_t klen;
+    int rc = cursor_key(key, sizeof key, &klen);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "checkpoint: cannot build the cursor key");
+    pthread_rwlock_wrlock(&db->db_apply_lock);
+    uint64_t end = steme_wal_end_offset(db->db_wal);
+    /* Everything below `end` is applied (no writer is between its log
+     * append and its apply). Make the engines durable, then the cursor. */
+    rc = steme_kv_sync(db->db_kv);
+    if (rc == STEME_OK) {
+        uint8_t v[8];
+        for (int i = 0; i < 8; i++)
+            v[i] = (uint8_t)(end >> (8 * i));
+        rc = steme_kv_put(db->db_kv, key, klen, v, sizeof v, STEME_KV_SYNC);
+    }
+    atomic_store(&db->db_logged_since_checkpoint, 0);
+    pthread_rwlock_unlock(&db->db_apply_lock);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "checkpoint: %s", steme_kv_errmsg(db->db_kv));
+    rc = steme_wal_checkpoint(db->db_wal, end);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "checkpoint: %s", steme_wal_errmsg(db->db_wal));
+    return STEME_OK;
+}
+
+void steme_db_close(steme_db *db)
+{
+    if (!db)
+        return;
+    steme_db_checkpoint(db); /* best effort: replay covers a failure */
+    steme_wal_close(db->db_wal);
+    steme_kv_close(db->db_kv);
+    pthread_rwlock_destroy(&db->db_apply_lock);
+    steme_errslot_destroy(&db->db_err);
+    free(db->db_dir);
+    free(db);
+}
+
+const char *steme_db_errmsg(steme_db *db)
+{
+    return db ? steme_errslot_message(&db->db_err) : "no database handle";
+}
+
+int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
+{
+    switch (kind) {
+        case DB_LOG_ASSERTION:
+            return db_apply_assertion(db, body, len);
+        default:
+            return db_fail(db, STEME_E_CORRUPT, "unknown log record kind %u", kind);
+    }
+}
+
+int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
+{
+    /* One contiguous payload [kind][body]: copy once into a stack buffer
+     * when small, else the heap. */
+    uint8_t stackbuf[4096];
+    uint8_t *payload = len + 1 <= sizeof stackbuf ? stackbuf : malloc(len + 1);
+    if (!payload)
+        return db_fail(db, STEME_E_NOMEM, "out of memory");
+    payload[0] = kind;
+    memcpy(payload + 1, body, len);
+
+    pthread_rwlock_rdlock(&db->db_apply_lock);
+    int rc = steme_wal_append(db->db_wal, payload, len + 1, NULL);
+    if (rc != STEME_OK)
+        db_fail(db, rc, "log append: %s", steme_wal_errmsg(db->db_wal));
+    else
+        rc = db_apply(db, kind, body, len);
+    pthread_rwlock_unlock(&db->db_apply_lock);
+    if (payload != stackbuf)
+        free(payload);
+
+    if (rc == STEME_OK && db->db_checkpoint_bytes) {
+        uint64_t logged = atomic_fetch_add(&db->db_logged_since_checkpoint, len + 37) + len + 37;
+        int expected = 0;
+        if (logged >= db->db_checkpoint_bytes &&
+            atomic_compare_exchange_strong(&db->db_checkpointing, &expected, 1)) {
+            steme_db_checkpoint(db); /* failure is recorded; replay covers it */
+            atomic_store(&db->db_checkpointing, 0);
+        }
+    }
+    return rc;
+}
