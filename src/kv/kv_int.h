@@ -1,5 +1,5 @@
 /*
- * kv/kv_int.h - what kv/*.c share: the engine vtable, the handle's common
+ * kv/kv_int.h - what the kv layer's sources share: the engine vtable, the handle's common
  * head, and the in-memory batch representation. Nothing above the kv layer
  * includes this file.
  *
@@ -20,6 +20,11 @@ typedef struct kv_vtable {
     /* Optional; NULL means the front end loops over get. */
     int (*multi_get)(steme_kv *kv, size_t n, const void *const *keys, const size_t *klens,
                      steme_buf *vals, int *statuses);
+    /* Optional; NULL means the front end uses get with a heap buffer.
+     * Copies min(vlen, cap) bytes of the value into out and sets *vlen to
+     * the value's full length (the counter reads use it: no allocation). */
+    int (*get_into)(steme_kv *kv, const uint8_t *key, size_t klen, uint8_t *out, size_t cap,
+                    size_t *vlen);
     int (*put)(steme_kv *kv, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
                unsigned flags);
     int (*del)(steme_kv *kv, const uint8_t *key, size_t klen, unsigned flags);
@@ -90,6 +95,45 @@ static inline const uint8_t *kv_op_val(const steme_kv_batch *b, const kv_op *op)
 {
     return b->b_arena + op->op_voff;
 }
+
+/* --- keys and scans (kv.c) -------------------------------------------- */
+
+/* Bytewise key order, shorter-is-smaller on a common prefix: <0, 0, >0. */
+int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/*
+ * Scan planning shared by every engine so that all of them agree on the
+ * semantics of prefix + cursor + limit + direction. An engine:
+ *   1. positions at the seek key: forward, the first key >= seek (or the
+ *      first key when seek is NULL); reverse, the last key <= seek (or the
+ *      last key when seek is NULL). Entries around the seek point that are
+ *      outside the range are harmless: kv_scan_visit skips them;
+ *   2. walks in scan order calling kv_scan_visit() on each entry until it
+ *      returns 1 (range left, limit reached or callback stopped) or the
+ *      engine runs out of keys.
+ * The plan's views (prefix, after) must outlive the scan.
+ */
+typedef struct kv_scan_plan {
+    const uint8_t *sp_prefix;
+    size_t sp_plen;
+    const uint8_t *sp_after;     /* NULL: no cursor */
+    size_t sp_alen;
+    int sp_reverse;
+    const uint8_t *sp_seek;      /* NULL: start at the first/last key */
+    size_t sp_seeklen;
+    size_t sp_limit;             /* 0 = no limit */
+    size_t sp_visited;
+    steme_kv_scan_fn sp_fn;
+    void *sp_ctx;
+    uint8_t sp_succ[STEME_KV_MAX_KEY]; /* successor of the prefix (reverse) */
+} kv_scan_plan;
+
+void kv_scan_plan_init(kv_scan_plan *p, const uint8_t *prefix, size_t plen,
+                       const uint8_t *after, size_t alen, size_t limit, unsigned flags,
+                       steme_kv_scan_fn fn, void *ctx);
+/* Offer one entry (in scan order); returns 1 when the scan must end. */
+int kv_scan_visit(kv_scan_plan *p, const uint8_t *key, size_t klen, const uint8_t *val,
+                  size_t vlen);
 
 /* Little-endian 8-byte counter codec shared by engines. */
 static inline void kv_u64_to_le(uint64_t v, uint8_t out[8])

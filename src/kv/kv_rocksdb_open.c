@@ -258,8 +258,12 @@ int kv_rocksdb_open(const char *path, const steme_kv_options *o, steme_kv **out,
         goto fail;
     }
     if (errptr) {
-        rc = steme_err(err, kv_rdb_classify(errptr), "rocksdb: cannot open %s: %s", path,
-                       errptr);
+        /* A missing database with create_if_missing = 0 is "not found",
+         * as for the other engines, not an engine failure. */
+        int code = !o->create_if_missing && strstr(errptr, "does not exist")
+                       ? STEME_E_NOTFOUND
+                       : kv_rdb_classify(errptr);
+        rc = steme_err(err, code, "rocksdb: cannot open %s: %s", path, errptr);
         rocksdb_free(errptr);
         goto fail;
     }
