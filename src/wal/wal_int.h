@@ -1,0 +1,177 @@
+/*
+ * wal/wal_int.h - internals of the write-ahead log, shared by the src/wal sources only.
+ *
+ *   wal_format.c   on-disk format: segment header, record header, file names
+ *   wal_file.c     segment files: create, preallocate, roll, directory sync
+ *   wal_recover.c  the scan and repair done by steme_wal_open
+ *   wal_commit.c   append + group commit (staging ring, flushers, futex wake)
+ *   wal_open.c     options, open/close, checkpoint, stats
+ *   wal_cursor.c   the replay cursor
+ *
+ * Positions: every uint64_t "offset" below is a GLOBAL log offset (record
+ * bytes since the log began). A segment maps [sg_start, sg_end) of them to
+ * file bytes [64, 64 + sg_end - sg_start).
+ */
+#ifndef STEME_WAL_INT_H
+#define STEME_WAL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "core/error.h"
+#include "steme/wal.h"
+
+#define WAL_SEG_HDR   STEME_WAL_SEGMENT_HEADER
+#define WAL_REC_HDR   STEME_WAL_RECORD_OVERHEAD
+#define WAL_VERSION   1u
+#define WAL_NAME_LEN  24              /* 20 digits + ".wal" */
+#define WAL_NAME_MAX  64              /* room for a name plus a suffix */
+#define WAL_SEG_OPEN  UINT64_MAX      /* sg_end of the segment being appended to */
+#define WAL_MAX_ROLLS 64              /* segment rolls queued ahead of the flushers */
+#define WAL_WAKE_SLOTS 16             /* futex words, one per flush epoch mod 16 */
+#define WAL_CLAIM_SLOTS 32            /* claimed-but-not-yet-durable flush rounds */
+
+/* ---- format (wal_format.c) ------------------------------------------ */
+
+/* Write the 64-byte header of a segment starting at `start`. */
+void wal_seg_header_encode(uint8_t hdr[WAL_SEG_HDR], uint64_t start, uint64_t seg_bytes);
+/* Check a header; STEME_OK and *start, or STEME_E_CORRUPT/VERSION with err. */
+int wal_seg_header_decode(const uint8_t hdr[WAL_SEG_HDR], uint64_t *start, steme_error *err);
+/* Fill the 40-byte record header for a payload (len, crc32c, blake3). */
+void wal_rec_header_encode(uint8_t hdr[WAL_REC_HDR], const void *payload, size_t len);
+/* Check payload against a record header: 0 ok, 1 crc mismatch, 2 blake3 mismatch. */
+int wal_rec_check(const uint8_t hdr[WAL_REC_HDR], const uint8_t *payload, size_t len);
+static inline uint32_t wal_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+/* "00000000000000001234.wal" for start 1234 (buf >= WAL_NAME_LEN + 1). */
+void wal_seg_name(char *buf, size_t cap, uint64_t start);
+/* Parse a segment file name; 1 and *start if `name` is exactly one. */
+int wal_seg_name_parse(const char *name, uint64_t *start);
+
+/* ---- segments (wal_file.c) ------------------------------------------- */
+
+typedef struct wal_seg {
+    uint64_t sg_start;   /* offset of its first record (= the name) */
+    uint64_t sg_end;     /* offset past its last record; WAL_SEG_OPEN while active */
+    int sg_fd;           /* write fd while active or flushes are pending, else -1 */
+    int sg_pending;      /* flush claims in flight on sg_fd */
+} wal_seg;
+
+/* ---- the handle ------------------------------------------------------ */
+
+/* One write+fdatasync round claimed by a flusher. */
+typedef struct wal_claim {
+    uint64_t cl_epoch;     /* 0 = slot unused */
+    uint64_t cl_end;       /* claim covers [previous claim end, cl_end) */
+    uint64_t cl_boundary;  /* last record boundary <= cl_end */
+    uint64_t cl_seg_id;    /* segment written (see wl_seg_base) */
+    int cl_done;
+} wal_claim;
+
+struct steme_wal {
+    /* --- immutable after open --- */
+    char *wl_dir;
+    int wl_dirfd;
+    int wl_lockfd;
+    uint64_t wl_seg_bytes;        /* file size of a segment */
+    uint64_t wl_seg_cap;          /* record bytes a segment holds */
+    uint64_t wl_max_record;
+    steme_wal_prealloc wl_prealloc;
+    int wl_nflushers;
+    void (*wl_log)(void *ctx, int level, const char *msg);
+    void *wl_log_ctx;
+    uint8_t *wl_ring;             /* staging ring, wl_ring_cap bytes */
+    uint64_t wl_ring_cap;         /* power of two; ring index = offset & (cap-1) */
+    steme_errslot wl_errs;
+
+    /* --- read without the lock by waiters (published by flushers) --- */
+    _Alignas(64) _Atomic uint64_t wl_durable_pub;   /* bytes durable (prefix) */
+    _Atomic uint64_t wl_boundary_pub;               /* last record boundary durable */
+    _Atomic uint64_t wl_epoch_pub;                  /* last epoch whose claim is durable */
+    _Atomic int wl_poisoned;
+    _Atomic int wl_closing;
+    _Alignas(64) _Atomic uint32_t wl_wake[WAL_WAKE_SLOTS];
+
+    /* --- everything below is guarded by wl_lock --- */
+    _Alignas(64) pthread_mutex_t wl_lock;
+    pthread_cond_t wl_flush_cv;   /* flushers wait here for work */
+    pthread_cond_t wl_space_cv;   /* appenders wait for ring space / exclusivity */
+    pthread_cond_t wl_prep_cv;    /* preparer waits for a request */
+    uint64_t wl_reserved;         /* end of bytes copied into the ring */
+    uint64_t wl_res_boundary;     /* last record boundary <= wl_reserved */
+    uint64_t wl_res_seg_start;    /* start of the segment being reserved into */
+    uint64_t wl_written;          /* end of bytes claimed by flushers */
+    uint64_t wl_durable;          /* = wl_durable_pub */
+    uint64_t wl_rolls[WAL_MAX_ROLLS]; /* queued segment starts, FIFO */
+    int wl_roll_head, wl_roll_count;
+    int wl_exclusive;             /* an appender waits mid-call: others wait */
+    int wl_rolling;               /* a flusher is switching segments */
+    int wl_writing;               /* a round is claimed and its pwritev not done */
+    int wl_flushers_idle;
+    int wl_flush_signalled;
+    int wl_space_waiters;
+    int wl_stop;                  /* close: flushers drain then exit */
+    uint64_t wl_claim_epoch;      /* epochs handed out */
+    uint64_t wl_done_epoch;       /* epochs durable, in order */
+    wal_claim wl_claims[WAL_CLAIM_SLOTS]; /* indexed by epoch mod WAL_CLAIM_SLOTS */
+    char wl_poison_msg[STEME_ERRMSG_MAX]; /* why the handle was poisoned */
+    wal_seg *wl_segs;             /* sorted by sg_start; last one is active */
+    size_t wl_nsegs, wl_segs_cap;
+    uint64_t wl_seg_base;         /* id of wl_segs[0]: segments removed so far */
+    /* preparer: one spare preallocated segment file, named wl_prep_name */
+    int wl_prep_fd;
+    int wl_prep_busy;
+    int wl_prep_stop;
+    unsigned wl_prep_seq;
+    char wl_prep_name[WAL_NAME_MAX];
+    struct steme_wal_stats wl_stats;
+    pthread_t wl_flusher_tids[STEME_WAL_MAX_FLUSHERS];
+    int wl_nthreads;
+    pthread_t wl_prep_tid;
+    int wl_prep_started;
+};
+
+/* Log through the handle's callback (or stderr). */
+void wal_log(const steme_wal *w, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* wal_file.c */
+int wal_fsync_dir(steme_wal *w, steme_error *err);
+/* Give [from, segment_bytes) of fd its space as zeros per the prealloc mode; 0 or -1. */
+int wal_seg_fill(steme_wal *w, int fd, uint64_t from);
+/* Create a preallocated, synced, unnamed-yet segment file `tmpname` in the
+ * directory; returns the fd or -1 with err filled. */
+int wal_seg_prepare(steme_wal *w, const char *tmpname, steme_error *err);
+/* Turn a prepared file into the segment starting at `start`: header, rename,
+ * directory sync. */
+int wal_seg_install(steme_wal *w, int fd, const char *tmpname, uint64_t start,
+                    steme_error *err);
+/* Segment array helpers (caller holds wl_lock or is single-threaded). */
+int wal_segs_push(steme_wal *w, uint64_t start, int fd);
+/* Index of the last segment whose start <= off, or -1. */
+long wal_segs_find(const steme_wal *w, uint64_t off);
+int wal_prep_start(steme_wal *w, steme_error *err);
+void wal_prep_stop(steme_wal *w);
+/* Take the spare segment if ready (lock held): fd and its name, or -1. */
+int wal_prep_take(steme_wal *w, char *name, size_t cap);
+
+/* wal_recover.c */
+int wal_recover(steme_wal *w, steme_wal_recovery *rec, steme_error *err);
+
+/* wal_flush.c */
+void wal_futex_wake_all(_Atomic uint32_t *word);
+/* Lock held: may a new round be claimed now (staged bytes, no roll due,
+ * no round still writing, a claim slot free)? */
+int wal_can_claim(const steme_wal *w);
+/* Lock held, wal_can_claim() true: claim, write and sync one round in the
+ * calling thread; returns with the lock held. */
+void wal_do_flush(steme_wal *w);
+/* wal_commit.c / wal_flush.c */
+int wal_commit_start(steme_wal *w, steme_error *err);
+void wal_commit_stop(steme_wal *w);
+/* Run-time record bound for readers: records must fit in a segment. */
+static inline uint64_t wal_seg_data_cap(const steme_wal *w) { return w->wl_seg_cap; }
+
+#endif
