@@ -130,6 +130,8 @@ int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
         goto fail;
     }
     have_lock = 1;
+    for (int i = 0; i < DB_STRIPES; i++)
+        pthread_mutex_init(&db->db_stripes[i], NULL);
     db->db_checkpoint_bytes = o.checkpoint_bytes;
     o.kv.create_if_missing = 1;
     if ((rc = steme_kv_open(engine, engine == STEME_KV_MEM ? NULL : kvdir, &o.kv, &db->db_kv,
@@ -148,8 +150,11 @@ fail:
     if (db) {
         steme_wal_close(db->db_wal);
         steme_kv_close(db->db_kv);
-        if (have_lock)
+        if (have_lock) {
             pthread_rwlock_destroy(&db->db_apply_lock);
+            for (int i = 0; i < DB_STRIPES; i++)
+                pthread_mutex_destroy(&db->db_stripes[i]);
+        }
         if (have_slot)
             steme_errslot_destroy(&db->db_err);
         free(db->db_dir);
@@ -198,6 +203,8 @@ void steme_db_close(steme_db *db)
     steme_wal_close(db->db_wal);
     steme_kv_close(db->db_kv);
     pthread_rwlock_destroy(&db->db_apply_lock);
+    for (int i = 0; i < DB_STRIPES; i++)
+        pthread_mutex_destroy(&db->db_stripes[i]);
     steme_errslot_destroy(&db->db_err);
     free(db->db_dir);
     free(db);
@@ -208,14 +215,14 @@ const char *steme_db_errmsg(steme_db *db)
     return db ? steme_errslot_message(&db->db_err) : "no database handle";
 }
 
-int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
+pthread_mutex_t *db_stripe(steme_db *db, const void *k, size_t n)
 {
-    switch (kind) {
-        case DB_LOG_ASSERTION:
-            return db_apply_assertion(db, body, len);
-        default:
-            return db_fail(db, STEME_E_CORRUPT, "unknown log record kind %u", kind);
-    }
+    /* FNV-1a: cheap, and these keys are hashes or agent ids already. */
+    const uint8_t *p = k;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return &db->db_stripes[h % DB_STRIPES];
 }
 
 int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
