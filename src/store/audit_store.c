@@ -1,0 +1,315 @@
+/*
+ * audit_store.c - the audit trail (steme/audit.h): one record per query.
+ *
+ *     \0AU:{agent}{ts BE}{query_id}  -> QueryAudit encoding      (RocksDB)
+ *     \0AQ:{query_id}                -> [agent 32][ts u64 BE]     (RocksDB)
+ *
+ * Both keys go in one batch, written straight to the engine without the
+ * WAL and without a sync: audits are on every query's path, and a WAL
+ * group commit per query would cost a sync per query for a record whose
+ * loss on power failure is acceptable (see audit.h). RocksDB's own log
+ * keeps it across kill -9.
+ *
+ * The by-id value is the middle of the AU key (agent, then time big-endian),
+ * so get rebuilds the AU key from it without decoding anything.
+ *
+ * A listing collects a page of records (copied) with one scan, then hands
+ * them to the caller outside the scan: scan callbacks may not call back into
+ * the engine, and the caller's callback may want to.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "steme/audit.h"
+#include "steme/keys.h"
+#include "store/db_int.h"
+
+#define AQ_VALUE_LEN (STEME_AGENT_ID_LEN + 8)
+#define PAGE 64
+
+static steme_db *adb(steme_audit *a) { return (steme_db *)a; }
+
+steme_audit *steme_db_audit(steme_db *db) { return (steme_audit *)db; }
+
+static int au_key(const steme_agent_id *agent, uint64_t ts, const steme_id16 *id, uint8_t *buf,
+                  size_t *len)
+{
+    steme_key k;
+    memset(&k, 0, sizeof k);
+    k.family = STEME_FAM_AUDIT;
+    k.agent = *agent;
+    k.ts = ts;
+    k.id = *id;
+    return steme_key_encode(&k, buf, STEME_KEY_MAX, len, NULL);
+}
+
+static int aq_key(const steme_id16 *id, uint8_t *buf, size_t *len)
+{
+    steme_key k;
+    memset(&k, 0, sizeof k);
+    k.family = STEME_FAM_AUDIT_BY_ID;
+    k.id = *id;
+    return steme_key_encode(&k, buf, STEME_KEY_MAX, len, NULL);
+}
+
+static void aq_value(const steme_agent_id *agent, uint64_t ts, uint8_t out[AQ_VALUE_LEN])
+{
+    memcpy(out, agent->bytes, STEME_AGENT_ID_LEN);
+    for (int i = 0; i < 8; i++)
+        out[STEME_AGENT_ID_LEN + i] = (uint8_t)(ts >> (56 - 8 * i));
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Write both keys; the caller holds the query id's stripe lock. */
+static int put_locked(steme_db *db, const steme_query_audit *q, const uint8_t *enc, size_t len)
+{
+    uint8_t aq[STEME_KEY_MAX], au[STEME_KEY_MAX], val[AQ_VALUE_LEN];
+    size_t aqlen, aulen;
+    int rc = aq_key(&q->query_id, aq, &aqlen);
+    if (rc == STEME_OK)
+        rc = au_key(&q->agent, q->timestamp, &q->query_id, au, &aulen);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "put audit: cannot build keys");
+    aq_value(&q->agent, q->timestamp, val);
+
+    steme_buf old = STEME_BUF_INIT;
+    rc = steme_kv_get(db->db_kv, aq, aqlen, &old);
+    if (rc == STEME_OK) {
+        int same = old.len == AQ_VALUE_LEN && memcmp(old.data, val, AQ_VALUE_LEN) == 0;
+        steme_buf_free(&old);
+        if (!same)
+            return db_fail(db, STEME_E_EXISTS,
+                           "put audit: query id already used by another agent or time");
+    } else if (rc != STEME_E_NOTFOUND) {
+        steme_buf_free(&old);
+        return db_fail(db, rc, "put audit: %s", steme_kv_errmsg(db->db_kv));
+    }
+
+    steme_kv_batch *b = steme_kv_batch_new();
+    if (!b)
+        return db_fail(db, STEME_E_NOMEM, "put audit: out of memory");
+    if ((rc = steme_kv_batch_put(b, au, aulen, enc, len)) != STEME_OK ||
+        (rc = steme_kv_batch_put(b, aq, aqlen, val, sizeof val)) != STEME_OK)
+        db_fail(db, rc, "put audit: building the batch");
+    else if ((rc = steme_kv_write(db->db_kv, b, 0)) != STEME_OK)
+        db_fail(db, rc, "put audit: %s", steme_kv_errmsg(db->db_kv));
+    steme_kv_batch_free(b);
+    return rc;
+}
+
+int steme_audit_put(steme_audit *a, const steme_query_audit *q)
+{
+    steme_db *db = adb(a);
+    if (!db)
+        return STEME_E_INVALID;
+    if (!q)
+        return db_fail(db, STEME_E_INVALID, "put audit: NULL record");
+    steme_error e;
+    int rc = steme_query_audit_validate(q, &e);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "put audit: %s", e.message);
+    size_t need = steme_query_audit_encoded_size(q), len;
+    uint8_t stackbuf[2048];
+    uint8_t *enc = need <= sizeof stackbuf ? stackbuf : malloc(need);
+    if (!enc)
+        return db_fail(db, STEME_E_NOMEM, "put audit: out of memory");
+    if ((rc = steme_query_audit_encode(q, enc, need, &len, &e)) != STEME_OK) {
+        db_fail(db, rc, "put audit: %s", e.message);
+    } else {
+        /* Serialise writers of one query id so the "id already used" check
+         * and the write cannot interleave with another writer's. */
+        pthread_mutex_t *m = db_stripe(db, q->query_id.bytes, STEME_ID16_LEN);
+        pthread_mutex_lock(m);
+        rc = put_locked(db, q, enc, len);
+        pthread_mutex_unlock(m);
+    }
+    if (enc != stackbuf)
+        free(enc);
+    return rc;
+}
+
+int steme_audit_get(steme_audit *a, const steme_id16 *query_id, steme_buf *buf,
+                    steme_query_audit *out)
+{
+    steme_db *db = adb(a);
+    if (!db)
+        return STEME_E_INVALID;
+    if (!query_id || !buf || !out)
+        return db_fail(db, STEME_E_INVALID, "get audit: NULL argument");
+    uint8_t key[STEME_KEY_MAX];
+    size_t klen;
+    int rc = aq_key(query_id, key, &klen);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "get audit: key");
+    if ((rc = steme_kv_get(db->db_kv, key, klen, buf)) != STEME_OK)
+        return rc == STEME_E_NOTFOUND ? db_fail(db, rc, "no audit record for that query id")
+                                      : db_fail(db, rc, "get audit: %s",
+                                                steme_kv_errmsg(db->db_kv));
+    if (buf->len != AQ_VALUE_LEN)
+        return db_fail(db, STEME_E_CORRUPT, "audit by-id entry is %zu bytes, not %d", buf->len,
+                       AQ_VALUE_LEN);
+    steme_agent_id agent;
+    memcpy(agent.bytes, buf->data, STEME_AGENT_ID_LEN);
+    uint64_t ts = be64(buf->data + STEME_AGENT_ID_LEN);
+    if ((rc = au_key(&agent, ts, query_id, key, &klen)) != STEME_OK)
+        return db_fail(db, rc, "get audit: key");
+    if ((rc = steme_kv_get(db->db_kv, key, klen, buf)) != STEME_OK)
+        return rc == STEME_E_NOTFOUND
+                   ? db_fail(db, STEME_E_CORRUPT, "audit by-id entry names a missing record")
+                   : db_fail(db, rc, "get audit: %s", steme_kv_errmsg(db->db_kv));
+    steme_error e;
+    if ((rc = steme_query_audit_decode(buf->data, buf->len, out, &e)) != STEME_OK)
+        return db_fail(db, STEME_E_CORRUPT, "stored audit record: %s", e.message);
+    if (memcmp(out->query_id.bytes, query_id->bytes, STEME_ID16_LEN) != 0 ||
+        memcmp(out->agent.bytes, agent.bytes, STEME_AGENT_ID_LEN) != 0 || out->timestamp != ts)
+        return db_fail(db, STEME_E_CORRUPT, "stored audit record does not match its key");
+    return STEME_OK;
+}
+
+/* ------------------------------------------------------------- listing */
+
+typedef struct apage {
+    size_t n;
+    int past;                /* reached a key after to_ts */
+    int bad;                 /* malformed key */
+    int nomem;
+    uint64_t to_ts;
+    uint64_t ts[PAGE];
+    steme_id16 id[PAGE];
+    size_t off[PAGE], len[PAGE];
+    steme_buf arena;         /* the page's values, back to back */
+    size_t used;
+} apage;
+
+static int collect(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen)
+{
+    apage *p = ctx;
+    steme_key k;
+    if (steme_key_decode(key, klen, &k, NULL) != STEME_OK || k.family != STEME_FAM_AUDIT) {
+        p->bad = 1;
+        return 1;
+    }
+    if (k.ts > p->to_ts) {
+        p->past = 1;
+        return 1;
+    }
+    if (steme_buf_reserve(&p->arena, p->used + vlen) != STEME_OK) {
+        p->nomem = 1;
+        return 1;
+    }
+    if (vlen)
+        memcpy(p->arena.data + p->used, v, vlen);
+    p->ts[p->n] = k.ts;
+    p->id[p->n] = k.id;
+    p->off[p->n] = p->used;
+    p->len[p->n] = vlen;
+    p->used += vlen;
+    p->n++;
+    return 0;
+}
+
+/* Hand the page's records to fn; 1 if fn asked to stop. */
+static int deliver(steme_db *db, apage *p, const steme_agent_id *agent,
+                   steme_audit_cursor *cursor, steme_audit_fn fn, void *ctx, size_t *listed,
+                   int *rc)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        steme_query_audit q;
+        steme_error e;
+        if (steme_query_audit_decode(p->arena.data + p->off[i], p->len[i], &q, &e) != STEME_OK) {
+            *rc = db_fail(db, STEME_E_CORRUPT, "list audits: stored record: %s", e.message);
+            return 1;
+        }
+        if (q.timestamp != p->ts[i] || memcmp(q.agent.bytes, agent->bytes, STEME_AGENT_ID_LEN) ||
+            memcmp(q.query_id.bytes, p->id[i].bytes, STEME_ID16_LEN)) {
+            *rc = db_fail(db, STEME_E_CORRUPT, "list audits: record does not match its key");
+            return 1;
+        }
+        cursor->started = 1;
+        cursor->timestamp = p->ts[i];
+        cursor->query_id = p->id[i];
+        (*listed)++;
+        if (fn(ctx, &q) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+int steme_audit_list_agent(steme_audit *a, const steme_agent_id *agent, uint64_t from_ts,
+                           uint64_t to_ts, size_t limit, steme_audit_cursor *cursor,
+                           steme_audit_fn fn, void *ctx, size_t *count)
+{
+    if (count)
+        *count = 0;
+    steme_db *db = adb(a);
+    if (!db)
+        return STEME_E_INVALID;
+    if (!agent || !cursor || !fn)
+        return db_fail(db, STEME_E_INVALID, "list audits: NULL argument");
+    if (from_ts > to_ts)
+        return STEME_OK;
+    steme_key k;
+    memset(&k, 0, sizeof k);
+    k.family = STEME_FAM_AUDIT;
+    k.agent = *agent;
+    uint8_t prefix[STEME_KEY_MAX], after[STEME_KEY_MAX];
+    size_t plen, alen = 0;
+    int rc = steme_key_encode_prefix(&k, 1, prefix, sizeof prefix, &plen, NULL);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "list audits: prefix");
+    /* Start strictly after the cursor, or after the largest key of from_ts - 1
+     * (so the first key seen has ts >= from_ts), whichever is later. */
+    int have_after = 0;
+    if (cursor->started && cursor->timestamp >= from_ts) {
+        rc = au_key(agent, cursor->timestamp, &cursor->query_id, after, &alen);
+        have_after = 1;
+    } else if (from_ts > 0) {
+        steme_id16 top;
+        memset(top.bytes, 0xff, sizeof top.bytes);
+        rc = au_key(agent, from_ts - 1, &top, after, &alen);
+        have_after = 1;
+    }
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "list audits: start key");
+
+    apage *p = calloc(1, sizeof *p);
+    if (!p)
+        return db_fail(db, STEME_E_NOMEM, "list audits: out of memory");
+    p->to_ts = to_ts;
+    size_t listed = 0;
+    while (limit == 0 || listed < limit) {
+        size_t want = limit ? limit - listed : PAGE;
+        if (want > PAGE)
+            want = PAGE;
+        p->n = 0;
+        p->used = 0;
+        rc = steme_kv_scan(db->db_kv, prefix, plen, have_after ? after : NULL, alen, want, 0,
+                           collect, p, NULL);
+        if (rc != STEME_OK) {
+            db_fail(db, rc, "list audits: %s", steme_kv_errmsg(db->db_kv));
+            break;
+        }
+        if (p->bad || p->nomem) {
+            rc = p->bad ? db_fail(db, STEME_E_CORRUPT, "list audits: malformed key")
+                        : db_fail(db, STEME_E_NOMEM, "list audits: out of memory");
+            break;
+        }
+        if (deliver(db, p, agent, cursor, fn, ctx, &listed, &rc) || p->past || p->n < want)
+            break;
+        if ((rc = au_key(agent, cursor->timestamp, &cursor->query_id, after, &alen)) != STEME_OK)
+            break;
+        have_after = 1;
+    }
+    steme_buf_free(&p->arena);
+    free(p);
+    if (count)
+        *count = listed;
+    return rc;
+}

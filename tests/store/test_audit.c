@@ -1,0 +1,284 @@
+/* test_audit.c - the audit trail: put/get, query-id reuse, range listings
+ * with pages and cursors vs a model, bad input, persistence across reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "steme/audit.h"
+#include "testutil.h"
+
+static steme_db *open_db(const char *dir, steme_kv_engine engine)
+{
+    steme_db_options o;
+    steme_db_options_init(&o);
+    o.engine = engine;
+    steme_db *db = NULL;
+    steme_error e;
+    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
+        fail_msg("open %s: %s", dir, e.message);
+    return db;
+}
+
+static steme_hash g_cands[3] = {{{1}}, {{2}}, {{3}}};
+
+static steme_query_audit make(int agent, uint64_t ts, uint32_t qid)
+{
+    steme_query_audit q;
+    memset(&q, 0, sizeof q);
+    memcpy(q.query_id.bytes, &qid, sizeof qid);
+    q.query_id.bytes[15] = 0x5a;
+    q.agent.bytes[0] = (uint8_t)agent;
+    q.timestamp = ts;
+    q.subject = "aspirin";
+    q.subject_len = 7;
+    q.predicate = "dose";
+    q.predicate_len = 4;
+    q.lens = STEME_LENS_CONSENSUS;
+    q.candidates = g_cands;
+    q.n_candidates = qid % 4;
+    q.has_winner = qid % 2;
+    q.winner = g_cands[0];
+    q.confidence = 0.75;
+    q.duration_us = qid;
+    return q;
+}
+
+typedef struct seen {
+    size_t n;
+    uint64_t ts[4096];
+    uint32_t qid[4096];
+    int stop_after;   /* 0: never */
+} seen;
+
+static int seen_fn(void *ctx, const steme_query_audit *q)
+{
+    seen *s = ctx;
+    s->ts[s->n] = q->timestamp;
+    memcpy(&s->qid[s->n], q->query_id.bytes, 4);
+    s->n++;
+    return s->stop_after && (int)s->n >= s->stop_after;
+}
+
+static void put_get_reopen(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("audit");
+    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_audit *au = steme_db_audit(db);
+    steme_query_audit q = make(1, 1000, 7);
+    assert_int_equal(steme_audit_put(au, &q), STEME_OK);
+    assert_int_equal(steme_audit_put(au, &q), STEME_OK); /* a retry: harmless */
+    steme_query_audit other = make(2, 1000, 7);          /* same id, another agent */
+    assert_int_equal(steme_audit_put(au, &other), STEME_E_EXISTS);
+    assert_non_null(strstr(steme_db_errmsg(db), "query id"));
+    other = make(1, 1001, 7);                            /* same id, another time */
+    assert_int_equal(steme_audit_put(au, &other), STEME_E_EXISTS);
+    steme_db_close(db);
+
+    db = open_db(dir, STEME_KV_HYBRID);
+    au = steme_db_audit(db);
+    steme_buf buf = STEME_BUF_INIT;
+    steme_query_audit got;
+    assert_int_equal(steme_audit_get(au, &q.query_id, &buf, &got), STEME_OK);
+    assert_int_equal(got.timestamp, 1000);
+    assert_int_equal(got.agent.bytes[0], 1);
+    assert_int_equal(got.n_candidates, 3);
+    assert_memory_equal(got.candidates, g_cands, 3 * sizeof(steme_hash));
+    assert_true(got.has_winner);
+    assert_int_equal(got.subject_len, 7);
+    steme_id16 missing = {{9, 9}};
+    assert_int_equal(steme_audit_get(au, &missing, &buf, &got), STEME_E_NOTFOUND);
+    seen s = {0};
+    steme_audit_cursor cur = {0};
+    size_t n = 0;
+    assert_int_equal(steme_audit_list_agent(au, &q.agent, 0, UINT64_MAX, 0, &cur, seen_fn, &s,
+                                            &n), STEME_OK);
+    assert_int_equal(n, 1); /* the refused records left nothing behind */
+    steme_buf_free(&buf);
+    steme_db_close(db);
+    tu_rmtree_free(dir);
+}
+
+static void range_listing(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("audit-range");
+    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_audit *au = steme_db_audit(db);
+    for (uint32_t i = 0; i < 100; i++) {
+        steme_query_audit a = make(1, 100 + 10 * (uint64_t)i, i);
+        steme_query_audit b = make(2, 100 + 10 * (uint64_t)i, 1000 + i); /* interleaved */
+        assert_int_equal(steme_audit_put(au, &a), STEME_OK);
+        assert_int_equal(steme_audit_put(au, &b), STEME_OK);
+    }
+    steme_query_audit two = make(1, 150, 5000); /* a second record at ts 150 */
+    assert_int_equal(steme_audit_put(au, &two), STEME_OK);
+    steme_agent_id a1 = make(1, 0, 0).agent;
+    seen s = {0};
+    steme_audit_cursor cur = {0};
+    size_t n;
+    /* inclusive bounds, both records at 150 */
+    assert_int_equal(steme_audit_list_agent(au, &a1, 150, 200, 0, &cur, seen_fn, &s, &n), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(s.ts[0], 150);
+    assert_int_equal(s.ts[1], 150);
+    assert_int_equal(s.ts[6], 200);
+    for (size_t i = 1; i < s.n; i++)
+        assert_true(s.ts[i - 1] <= s.ts[i]);
+    /* pages of 3 with the cursor */
+    memset(&s, 0, sizeof s);
+    memset(&cur, 0, sizeof cur);
+    int pages = 0;
+    do {
+        assert_int_equal(steme_audit_list_agent(au, &a1, 145, 1000, 3, &cur, seen_fn, &s, &n), 0);
+        pages++;
+    } while (n > 0);
+    assert_int_equal(s.n, 87); /* 150..1000 by 10 is 86, plus the second 150 */
+    assert_int_equal(pages, 30);
+    for (size_t i = 1; i < s.n; i++)
+        assert_true(s.ts[i - 1] <= s.ts[i]);
+    /* the callback stops the listing */
+    memset(&s, 0, sizeof s);
+    memset(&cur, 0, sizeof cur);
+    s.stop_after = 4;
+    assert_int_equal(steme_audit_list_agent(au, &a1, 0, UINT64_MAX, 0, &cur, seen_fn, &s, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(cur.timestamp, 130);
+    /* empty ranges */
+    memset(&cur, 0, sizeof cur);
+    assert_int_equal(steme_audit_list_agent(au, &a1, 500, 400, 0, &cur, seen_fn, &s, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(steme_audit_list_agent(au, &a1, 2000, 3000, 0, &cur, seen_fn, &s, &n), 0);
+    assert_int_equal(n, 0);
+    steme_db_close(db);
+    tu_rmtree_free(dir);
+}
+
+static void bad_input_changes_nothing(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("audit-bad");
+    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_audit *au = steme_db_audit(db);
+    assert_null(steme_db_audit(NULL));
+    steme_query_audit q = make(1, 1, 1);
+    assert_int_equal(steme_audit_put(NULL, &q), STEME_E_INVALID);
+    assert_int_equal(steme_audit_put(au, NULL), STEME_E_INVALID);
+    q.subject_len = 0;
+    assert_int_equal(steme_audit_put(au, &q), STEME_E_INVALID);
+    q = make(1, 1, 2);
+    q.subject = "bad\xff";
+    q.subject_len = 4;
+    assert_int_equal(steme_audit_put(au, &q), STEME_E_BAD_UTF8);
+    q = make(1, 1, 3);
+    q.n_candidates = STEME_AUDIT_CANDIDATES_MAX + 1;
+    assert_int_equal(steme_audit_put(au, &q), STEME_E_TOO_BIG);
+    q = make(1, 1, 4);
+    q.lens = (steme_lens)0;
+    assert_int_equal(steme_audit_put(au, &q), STEME_E_INVALID);
+    q = make(1, 1, 5);
+    q.confidence = NAN;
+    assert_int_equal(steme_audit_put(au, &q), STEME_E_INVALID);
+    steme_buf buf = STEME_BUF_INIT;
+    steme_query_audit got;
+    steme_audit_cursor cur = {0};
+    seen s = {0};
+    size_t n = 9;
+    assert_int_equal(steme_audit_get(au, NULL, &buf, &got), STEME_E_INVALID);
+    assert_int_equal(steme_audit_get(au, &q.query_id, NULL, &got), STEME_E_INVALID);
+    assert_int_equal(steme_audit_list_agent(au, NULL, 0, 1, 0, &cur, seen_fn, &s, &n),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_audit_list_agent(au, &q.agent, 0, 1, 0, &cur, NULL, &s, &n),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_audit_list_agent(au, &q.agent, 0, UINT64_MAX, 0, &cur, seen_fn, &s,
+                                            &n), STEME_OK);
+    assert_int_equal(n, 0); /* nothing was written */
+    for (uint32_t i = 1; i <= 5; i++) {
+        steme_query_audit m = make(1, 1, i);
+        assert_int_equal(steme_audit_get(au, &m.query_id, &buf, &got), STEME_E_NOTFOUND);
+    }
+    steme_buf_free(&buf);
+    steme_db_close(db);
+    tu_rmtree_free(dir);
+}
+
+/* ------------------------------------------------ property: vs a model */
+
+typedef struct mrec { int agent; uint64_t ts; uint32_t qid; } mrec;
+
+static int mrec_cmp(const void *x, const void *y)
+{
+    const mrec *a = x, *b = y;
+    if (a->agent != b->agent)
+        return a->agent - b->agent;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    /* the query id as key bytes: little-endian u32 in the first 4 bytes */
+    return memcmp(&a->qid, &b->qid, 4);
+}
+
+static void random_ranges_vs_model(void **state)
+{
+    (void)state;
+    uint64_t seed0 = tu_seed(0xa0d17);
+    for (uint64_t sd = 0; sd < 3; sd++) {
+        tu_rng rng;
+        tu_rng_seed(&rng, seed0 + sd);
+        char *dir = tu_tempdir("audit-prop");
+        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_audit *au = steme_db_audit(db);
+        enum { N = 600 };
+        static mrec model[N];
+        for (uint32_t i = 0; i < N; i++) {
+            model[i] = (mrec){(int)tu_rng_below(&rng, 3), tu_rng_below(&rng, 200), i * 7919u};
+            steme_query_audit q = make(model[i].agent, model[i].ts, model[i].qid);
+            assert_int_equal(steme_audit_put(au, &q), STEME_OK);
+        }
+        qsort(model, N, sizeof model[0], mrec_cmp);
+        for (int trial = 0; trial < 60; trial++) {
+            int agent = (int)tu_rng_below(&rng, 3);
+            uint64_t from = tu_rng_below(&rng, 220), to = tu_rng_below(&rng, 220);
+            size_t page = (size_t)tu_rng_below(&rng, 20); /* 0 = all at once */
+            static seen s;
+            memset(&s, 0, sizeof s);
+            steme_audit_cursor cur = {0};
+            steme_agent_id a = make(agent, 0, 0).agent;
+            size_t n;
+            for (int guard = 0; guard < 2000; guard++) {
+                assert_int_equal(steme_audit_list_agent(au, &a, from, to, page, &cur, seen_fn, &s,
+                                                        &n), STEME_OK);
+                if (n == 0 || page == 0)
+                    break;
+            }
+            size_t k = 0;
+            for (size_t i = 0; i < N; i++) {
+                if (model[i].agent != agent || model[i].ts < from || model[i].ts > to)
+                    continue;
+                assert_true(k < s.n);
+                assert_int_equal(s.ts[k], model[i].ts);
+                assert_int_equal(s.qid[k], model[i].qid);
+                k++;
+            }
+            assert_int_equal(k, s.n);
+        }
+        steme_db_close(db);
+        tu_rmtree_free(dir);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(put_get_reopen),
+        cmocka_unit_test(range_listing),
+        cmocka_unit_test(bad_input_changes_nothing),
+        cmocka_unit_test(random_ranges_vs_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
