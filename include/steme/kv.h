@@ -14,6 +14,9 @@
  *   MEM      ordered in-memory map; for tests of upper layers only; no files.
  *   LMDB     B+tree, one environment, single writer; read-heavy families.
  *   ROCKSDB  LSM; counters through a merge operator; write-heavy families.
+ *   PG       a table kv(key bytea primary key, value bytea) on a
+ *            PostgreSQL-wire engine (docs/scale-out.md); its synced commit
+ *            is the durability point.
  *   HYBRID   LMDB + RocksDB under one directory; every key is routed by its
  *            family (steme/keys.h) per the spec's routing table. A batch whose
  *            keys fall in both engines is refused with STEME_E_CROSS_ENGINE,
@@ -51,7 +54,10 @@ typedef enum steme_kv_engine {
     STEME_KV_MEM = 1,
     STEME_KV_LMDB = 2,
     STEME_KV_ROCKSDB = 3,
-    STEME_KV_HYBRID = 4
+    STEME_KV_HYBRID = 4,
+    STEME_KV_PG = 5      /* PostgreSQL / CockroachDB / YugabyteDB via libpq:
+                          * `path` is a conninfo string or postgres:// URL;
+                          * nothing is kept on local disk */
 } steme_kv_engine;
 
 /* Name of an engine ("lmdb"), or "unknown". */
@@ -67,6 +73,10 @@ typedef struct steme_kv_options {
     size_t rocksdb_cache_bytes;   /* block cache; default 64 MiB */
     size_t rocksdb_write_buffer;  /* memtable size; default 64 MiB */
     int rocksdb_bloom_bits;       /* bloom bits per key; default 10; 0 = none */
+    size_t pg_pool_size;          /* PG: connections, opened on demand; default 8 */
+    const char *pg_table;         /* PG: table name ([a-z_][a-z0-9_]*); default "kv" */
+    unsigned pg_retry_ms;         /* PG: retry budget of one call (serialization
+                                   * failures, lost connections); default 30000 */
 } steme_kv_options;
 
 void steme_kv_options_init(steme_kv_options *opts);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kv/kv_int.h"
+#include "kv/kv_pg_int.h"
 #include "kv/kv_prefix.h"
 
 #define KV_WRITE_FLAGS STEME_KV_SYNC
@@ -28,6 +29,9 @@ void steme_kv_options_init(steme_kv_options *opts)
     opts->rocksdb_cache_bytes = (size_t)64 << 20;
     opts->rocksdb_write_buffer = (size_t)64 << 20;
     opts->rocksdb_bloom_bits = 10;
+    opts->pg_pool_size = 8;
+    opts->pg_table = "kv";
+    opts->pg_retry_ms = 30000;
 }
 
 const char *steme_kv_engine_name(steme_kv_engine engine)
@@ -37,6 +41,7 @@ const char *steme_kv_engine_name(steme_kv_engine engine)
     case STEME_KV_LMDB: return "lmdb";
     case STEME_KV_ROCKSDB: return "rocksdb";
     case STEME_KV_HYBRID: return "hybrid";
+    case STEME_KV_PG: return "pg";
     }
     return "unknown";
 }
@@ -65,13 +70,15 @@ int steme_kv_open(steme_kv_engine engine, const char *path, const steme_kv_optio
         opts = &defaults;
     }
     if (engine != STEME_KV_MEM && (!path || !*path))
-        return steme_err(err, STEME_E_INVALID, "steme_kv_open: engine %s needs a directory path",
-                         steme_kv_engine_name(engine));
+        return steme_err(err, STEME_E_INVALID, "steme_kv_open: engine %s needs %s",
+                         steme_kv_engine_name(engine),
+                         engine == STEME_KV_PG ? "a connection string" : "a directory path");
     switch (engine) {
     case STEME_KV_MEM: return kv_mem_open(opts, out, err);
     case STEME_KV_LMDB: return kv_lmdb_open(path, opts, out, err);
     case STEME_KV_ROCKSDB: return kv_rocksdb_open(path, opts, out, err);
     case STEME_KV_HYBRID: return kv_hybrid_open(path, opts, out, err);
+    case STEME_KV_PG: return kv_pg_open(path, opts, out, err);
     }
     return steme_err(err, STEME_E_INVALID, "steme_kv_open: unknown engine %d", (int)engine);
 }

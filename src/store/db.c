@@ -202,6 +202,7 @@ void steme_db_close(steme_db *db)
     steme_db_checkpoint(db); /* best effort: replay covers a failure */
     steme_wal_close(db->db_wal);
     steme_kv_close(db->db_kv);
+    vote_cache_free(atomic_load(&db->db_vote_cache));
     pthread_rwlock_destroy(&db->db_apply_lock);
     for (int i = 0; i < DB_STRIPES; i++)
         pthread_mutex_destroy(&db->db_stripes[i]);

@@ -1,28 +1,15 @@
 /*
  * db_apply.c - dispatch of log records to their store's apply function
- * (replay at open, and live writes through db_log_and_apply).
- *
- * While the stores are being brought in one by one, a store whose module is
- * not linked yet is declared weak here and its records are refused with
- * STEME_E_UNSUPPORTED rather than silently skipped.
+ * (replay at open, and live writes through db_log_and_apply). Each apply is
+ * defined by its store's module and is idempotent (see db_int.h).
  */
 #include "store/db_int.h"
-
-#define STORE_PENDING __attribute__((weak))
-STORE_PENDING int db_apply_vote(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_trust_rank(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_gold(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_pack(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len);
-STORE_PENDING int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len);
 
 typedef int (*apply_fn)(steme_db *db, const uint8_t *body, size_t len);
 
 int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
 {
-    apply_fn fn = NULL;
+    apply_fn fn;
     switch (kind) {
         case DB_LOG_ASSERTION: fn = db_apply_assertion; break;
         case DB_LOG_VOTE: fn = db_apply_vote; break;
@@ -36,7 +23,5 @@ int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
         default:
             return db_fail(db, STEME_E_CORRUPT, "unknown log record kind %u", kind);
     }
-    if (!fn)
-        return db_fail(db, STEME_E_UNSUPPORTED, "log record kind %u: store not built in", kind);
     return fn(db, body, len);
 }

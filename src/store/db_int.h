@@ -52,6 +52,11 @@ enum db_log_kind {
  * lock: 1024 stripes make two unrelated keys collide with p = 1/1024. */
 #define DB_STRIPES 1024
 
+/* The Ballot Box's in-process read cache (store/vote_cache.c): made on
+ * first use by a Ballot Box call, freed at close. */
+struct vote_cache;
+void vote_cache_free(struct vote_cache *c);
+
 struct steme_db {
     steme_kv *db_kv;
     steme_wal *db_wal;
@@ -65,6 +70,7 @@ struct steme_db {
     atomic_uint_fast64_t db_logged_since_checkpoint;
     atomic_int db_checkpointing;
     pthread_mutex_t db_stripes[DB_STRIPES];
+    _Atomic(struct vote_cache *) db_vote_cache;
 };
 
 /* The stripe lock guarding the logical key k[0..n) (hashed). */

@@ -255,7 +255,7 @@ KT_ENGINE_TEST(test_random_ops_vs_model)
     uint64_t base = tu_seed(0x5eed0001);
     /* every LMDB write is a synced commit (about 1 ms here): one seed there
      * keeps the suite in seconds; $STEME_KV_PROP_SEEDS asks for more */
-    int seeds = e == STEME_KV_LMDB ? 1 : KV_PROP_SEEDS;
+    int seeds = e == STEME_KV_LMDB || e == STEME_KV_PG ? 1 : KV_PROP_SEEDS; /* a pg op is a round trip */
     if (getenv("STEME_KV_PROP_SEEDS"))
         seeds = atoi(getenv("STEME_KV_PROP_SEEDS"));
     if (getenv("STEME_TEST_SEED"))

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <libpq-fe.h>
 
 #include "kvtest.h"
 #include "testutil.h"
@@ -22,13 +24,25 @@ static const struct {
     {"lmdb", STEME_KV_LMDB},
     {"rocksdb", STEME_KV_ROCKSDB},
     {"hybrid", STEME_KV_HYBRID},
+    {"pg", STEME_KV_PG},
 };
 
 size_t kt_engines(steme_kv_engine out[KT_MAX_ENGINES])
 {
     const char *env = getenv("STEME_KV_ENGINES");
+    const char *pg_url = getenv("STEME_PG_URL");
+    const char *require_pg = getenv("STEME_REQUIRE_PG");
+    int have_pg = pg_url && *pg_url;
+    if (!have_pg && require_pg && strcmp(require_pg, "1") == 0)
+        fail_msg("STEME_REQUIRE_PG=1 but STEME_PG_URL is not set "
+                 "(scripts/pg-test-cluster.sh start prints one)");
     size_t n = 0;
     for (size_t i = 0; i < KT_MAX_ENGINES; i++) {
+        if (kt_all[i].e == STEME_KV_PG && !have_pg) {
+            if (env && strstr(env, "pg"))
+                fail_msg("STEME_KV_ENGINES names pg but STEME_PG_URL is not set");
+            continue; /* no server to test against */
+        }
         if (env && *env) {
             /* match whole comma-separated names */
             size_t len = strlen(kt_all[i].name);
@@ -74,6 +88,16 @@ void kt_db_open(kt_db *d, steme_kv_engine e, const steme_kv_options *opts)
         steme_kv_options_init(&d->opts);
     d->dir = tu_tempdir("kv");
     assert_non_null(d->dir);
+    if (e == STEME_KV_PG) {
+        /* the server is shared: each database gets a table of its own */
+        static unsigned counter;
+        snprintf(d->table, sizeof d->table, "kt_%ld_%u", (long)getpid(), counter++);
+        d->opts.pg_table = d->table;
+        d->path = strdup(getenv("STEME_PG_URL"));
+        assert_non_null(d->path);
+        kt_db_open_files(d);
+        return;
+    }
     size_t n = strlen(d->dir) + 8;
     d->path = malloc(n);
     assert_non_null(d->path);
@@ -89,10 +113,24 @@ void kt_db_reopen(kt_db *d)
     kt_db_open_files(d);
 }
 
+/* Drop a pg test table (best effort: the cluster is thrown away anyway). */
+static void kt_pg_drop(const char *url, const char *table)
+{
+    PGconn *c = PQconnectdb(url);
+    if (c && PQstatus(c) == CONNECTION_OK) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+        PQclear(PQexec(c, sql));
+    }
+    PQfinish(c);
+}
+
 void kt_db_close(kt_db *d)
 {
     steme_kv_close(d->kv);
     d->kv = NULL;
+    if (d->engine == STEME_KV_PG && d->path && d->table[0])
+        kt_pg_drop(d->path, d->table);
     free(d->path);
     d->path = NULL;
     tu_rmtree_free(d->dir);

@@ -21,8 +21,10 @@
 
 /* --- engines and databases ------------------------------------------------ */
 
-#define KT_MAX_ENGINES 4
-/* Engines to test ($STEME_KV_ENGINES or all four); returns the count. */
+#define KT_MAX_ENGINES 5
+/* Engines to test ($STEME_KV_ENGINES, or mem, lmdb, rocksdb, hybrid, plus pg
+ * when $STEME_PG_URL names a server; $STEME_REQUIRE_PG=1 makes a missing
+ * URL a failure, as in CI); returns the count. */
 size_t kt_engines(steme_kv_engine out[KT_MAX_ENGINES]);
 /* 1 if the engine keeps data in files (survives close/reopen). */
 int kt_on_disk(steme_kv_engine e);
@@ -33,6 +35,7 @@ typedef struct kt_db {
     char *path;          /* dir/db: the engine's path, created by the engine */
     steme_kv_options opts;
     steme_kv *kv;
+    char table[64];      /* pg: a table of its own, dropped at close */
 } kt_db;
 
 /* Fresh database of engine e (default options, or *opts). */
