@@ -60,6 +60,7 @@ typedef enum steme_quota_op {
 typedef struct steme_quota_result {
     bool allowed;
     uint64_t cost;        /* tokens the operation costs (charged iff allowed) */
+    uint64_t limit;       /* the agent's hourly limit (override or default) */
     uint64_t remaining;   /* tokens left in the window after this call */
     uint64_t reset_at;    /* Unix ms: start of the next hour (saturates at UINT64_MAX) */
 } steme_quota_result;

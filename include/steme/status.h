@@ -48,6 +48,7 @@ extern "C" {
     X(BUSY,          -30960, BUSY,     "resource busy")                               \
     X(FULL,          -30961, BUSY,     "storage full or limit reached")               \
     X(CLOSED,        -30962, BUSY,     "handle is closing or closed")                 \
+    X(QUOTA,         -30963, BUSY,     "quota exceeded: retry after the budget resets") \
     X(FATAL,         -30990, FATAL,    "handle poisoned after a failed sync; reopen") \
     X(INTERNAL,      -30999, FATAL,    "internal error (a bug in steme)")
 
@@ -77,6 +78,7 @@ typedef enum steme_status {
 #define STEME_E_BUSY          STEME_BUSY_CODE
 #define STEME_E_FULL          STEME_FULL_CODE
 #define STEME_E_CLOSED        STEME_CLOSED_CODE
+#define STEME_E_QUOTA         STEME_QUOTA_CODE
 #define STEME_E_FATAL         STEME_FATAL_CODE
 #define STEME_E_INTERNAL      STEME_INTERNAL_CODE
 

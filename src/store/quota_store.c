@@ -148,6 +148,7 @@ static int charge_locked(steme_db *db, const steme_agent_id *agent, steme_quota_
             return db_fail(db, rc, "quota: recording usage: %s", steme_kv_errmsg(db->db_kv));
         out->allowed = true;
     }
+    out->limit = limit;
     out->remaining = rec.tokens_used < limit ? limit - rec.tokens_used : 0;
     return STEME_OK;
 }

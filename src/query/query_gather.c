@@ -1,0 +1,206 @@
+/*
+ * query_gather.c - the candidates of a query: the subject+predicate index
+ * read newest first, filtered (trust pack, supersession), capped at the
+ * limit, their values copied into the resolution's arena, decayed, and the
+ * inputs of the vote and authority lenses read from their stores.
+ *
+ * as_of is not a filter on what is read but where the scan starts: the
+ * listing cursor is placed just after (as_of + 1, hash 00..00) in newest-
+ * first order, so the first entry read already has timestamp <= as_of and
+ * newer assertions cost nothing, however many there are.
+ *
+ * The listing hands each assertion to a callback outside of any engine
+ * scan (assertion_list.c), so the callback may read other stores.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/query_int.h"
+#include "steme/packs.h"
+#include "steme/supersession.h"
+#include "steme/trust.h"
+#include "steme/votes.h"
+
+/* ------------------------------------------------------------ the arena */
+
+#define ARENA_BLOCK 65536u
+
+typedef struct q_block {
+    struct q_block *next;
+    size_t used, cap;
+    uint8_t data[];
+} q_block;
+
+int q_copy_bytes(steme_resolution *r, const void *p, size_t len, const void **out)
+{
+    static const uint8_t empty[1] = {0};
+    if (len == 0) {
+        *out = empty;   /* a non-NULL view: equal to every other empty value */
+        return STEME_OK;
+    }
+    q_block *b = r->internal_;
+    if (!b || b->cap - b->used < len) {
+        size_t cap = len > ARENA_BLOCK ? len : ARENA_BLOCK;
+        q_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return STEME_E_NOMEM;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        r->internal_ = b = nb;
+    }
+    memcpy(b->data + b->used, p, len);
+    *out = b->data + b->used;
+    b->used += len;
+    return STEME_OK;
+}
+
+void q_arena_free(steme_resolution *r)
+{
+    q_block *b = r->internal_;
+    while (b) {
+        q_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    r->internal_ = NULL;
+}
+
+/* ------------------------------------------------------------ gathering */
+
+typedef struct gather {
+    steme_db *db;
+    const steme_query_request *req;
+    steme_resolution *r;
+    size_t limit;
+    size_t cap;          /* candidates allocated */
+    int rc;
+} gather;
+
+static int reserve(gather *g, size_t n)
+{
+    if (n <= g->cap)
+        return STEME_OK;
+    size_t cap = g->cap ? g->cap * 2 : 16;
+    steme_query_candidate *c = realloc(g->r->candidates, cap * sizeof *c);
+    if (!c)
+        return STEME_E_NOMEM;
+    g->r->candidates = c;
+    g->cap = cap;
+    return STEME_OK;
+}
+
+static int keep(gather *g, const steme_hash *h, const steme_assertion *a)
+{
+    steme_resolution *r = g->r;
+    int rc = reserve(g, r->n_candidates + 1);
+    if (rc != STEME_OK)
+        return rc;
+    steme_query_candidate *c = &r->candidates[r->n_candidates];
+    memset(c, 0, sizeof *c);
+    c->hash = *h;
+    c->object = a->object;
+    if (a->object.type == STEME_VALUE_STRING) {
+        const void *p;
+        if ((rc = q_copy_bytes(r, a->object.v.str.ptr, a->object.v.str.len, &p)) != STEME_OK)
+            return rc;
+        c->object.v.str.ptr = p;
+    } else if (a->object.type == STEME_VALUE_BYTES) {
+        const void *p;
+        if ((rc = q_copy_bytes(r, a->object.v.bytes.ptr, a->object.v.bytes.len, &p)) !=
+            STEME_OK)
+            return rc;
+        c->object.v.bytes.ptr = p;
+    }
+    c->agent = a->agent;
+    c->timestamp = a->timestamp;
+    c->source_kind = a->source_kind;
+    c->confidence = a->confidence;
+    c->effective_confidence = a->confidence;
+    r->n_candidates++;
+    return STEME_OK;
+}
+
+static int on_assertion(void *ctx, const steme_hash *h, const steme_assertion *a)
+{
+    gather *g = ctx;
+    const steme_query_request *req = g->req;
+    steme_resolution *r = g->r;
+    if (req->as_of && a->timestamp > req->as_of)
+        return 0;   /* defensive: the cursor already starts at as_of */
+    if (req->has_pack) {
+        int member = 0;
+        g->rc = steme_packs_is_member(steme_db_packs(g->db), &req->pack, &a->agent, &member);
+        if (g->rc != STEME_OK)
+            return 1;
+        if (!member) {
+            r->hidden_by_pack++;
+            return 0;
+        }
+    }
+    if (!req->include_superseded) {
+        bool superseded = false;
+        g->rc = steme_supersession_is_superseded(steme_db_supersessions(g->db), h, &superseded);
+        if (g->rc != STEME_OK)
+            return 1;
+        if (superseded) {
+            r->hidden_superseded++;
+            return 0;
+        }
+    }
+    if (r->n_candidates == g->limit) {
+        r->truncated = true;   /* one more passed the filters than we may keep */
+        return 1;
+    }
+    g->rc = keep(g, h, a);
+    return g->rc != STEME_OK;
+}
+
+/* Vote weights or trust ranks, for the lenses that need them. */
+static int lens_inputs(steme_db *db, steme_lens lens, steme_resolution *r)
+{
+    int rc = STEME_OK;
+    if (lens == STEME_LENS_VOTE) {
+        steme_votes *v = steme_db_votes(db);
+        for (size_t i = 0; i < r->n_candidates && rc == STEME_OK; i++)
+            rc = steme_votes_weight(v, &r->candidates[i].hash, &r->candidates[i].vote_weight);
+    } else if (lens == STEME_LENS_AUTHORITY) {
+        steme_trust *t = steme_db_trust(db);
+        for (size_t i = 0; i < r->n_candidates && rc == STEME_OK; i++) {
+            steme_query_candidate *c = &r->candidates[i];
+            /* Candidates often repeat an agent: reuse the previous read. */
+            if (i > 0 && memcmp(c->agent.bytes, c[-1].agent.bytes, STEME_AGENT_ID_LEN) == 0) {
+                c->trust = c[-1].trust;
+                continue;
+            }
+            steme_trust_rank rank;
+            rc = steme_trust_get(t, &c->agent, &rank, NULL);
+            c->trust = rank.score;
+        }
+    }
+    return rc;
+}
+
+int q_gather(steme_db *db, const steme_query_request *req, uint64_t ref_ms, size_t limit,
+             steme_resolution *r)
+{
+    gather g = {db, req, r, limit, 0, STEME_OK};
+    steme_list_cursor cur;
+    memset(&cur, 0, sizeof cur);
+    if (req->as_of && req->as_of < UINT64_MAX) {
+        cur.started = 1;
+        cur.timestamp = req->as_of + 1;   /* hash 00..00: nothing at as_of+1 sorts after it */
+    }
+    int rc = steme_db_list_assertions(db, req->subject, req->subject_len, req->predicate,
+                                      req->predicate_len, 0, &cur, on_assertion, &g, NULL);
+    if (rc == STEME_OK)
+        rc = g.rc;
+    if (rc != STEME_OK)
+        return rc;
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        steme_query_candidate *c = &r->candidates[i];
+        c->effective_confidence =
+            c->confidence * q_decay_factor(c->timestamp, ref_ms, req->decay_half_life_ms);
+    }
+    return lens_inputs(db, req->lens, r);
+}
