@@ -135,6 +135,15 @@ int steme_kv_multi_get(steme_kv *kv, size_t n, const void *const *keys, const si
 
 /* Write flags. */
 #define STEME_KV_SYNC 1u  /* durable against power loss before returning */
+/*
+ * The caller keeps its own log of this write (steme's WAL) and will replay
+ * it after a crash, so the engine may skip its own log: RocksDB then writes
+ * the memtable only (no engine WAL record). Such a write is durable (even
+ * against kill -9) only once steme_kv_sync() has returned, which flushes it
+ * to the engine's files. Ignored by engines whose commit is their log
+ * (LMDB, pg) and by MEM. Not combinable with STEME_KV_SYNC.
+ */
+#define STEME_KV_NO_ENGINE_LOG 2u
 
 /* Insert or replace. Returns STEME_OK, STEME_E_INVALID, STEME_E_TOO_BIG, ... */
 int steme_kv_put(steme_kv *kv, const void *key, size_t klen, const void *val, size_t vlen,
@@ -193,13 +202,46 @@ int steme_kv_batch_add_u64(steme_kv_batch *b, const void *key, size_t klen, int6
 int steme_kv_batch_add_f64(steme_kv_batch *b, const void *key, size_t klen, double delta);
 
 /*
+ * A precondition: the batch applies only if key currently holds exactly
+ * val[0..vlen) (val NULL, vlen 0: only if key is absent; an empty value is
+ * val non-NULL with vlen 0). Every precondition of a batch is checked
+ * against the state just before the batch, wherever it sits in the batch,
+ * atomically with the batch's writes: no other write to that key can come
+ * between the check and the batch, from this process or (pg) from any
+ * other node. This is what lets several processes sharing one database do
+ * read-modify-write without a lock they share: read, compute, write the
+ * result with "expect the value I read", and retry on STEME_E_BUSY.
+ *   MEM      checked under its write lock;
+ *   LMDB     checked inside the write transaction (single writer);
+ *   ROCKSDB  RocksDB is single-process, so an in-process lock suffices:
+ *            conditional batches hold it exclusively, every other write
+ *            shared, so nothing writes between the check and the batch;
+ *   HYBRID   a precondition is a key of the engine that owns it: a batch
+ *            with keys (preconditions included) in both engines is refused
+ *            with STEME_E_CROSS_ENGINE;
+ *   PG       checked inside the batch's transaction with a conditional
+ *            UPDATE / INSERT whose row count decides (the row is locked
+ *            until COMMIT); portable to CockroachDB and YugabyteDB.
+ * Counter values compare as their 8 stored bytes.
+ * Returns STEME_OK, STEME_E_INVALID (NULL batch or key, val NULL with
+ * vlen > 0), STEME_E_TOO_BIG, STEME_E_NOMEM.
+ */
+int steme_kv_batch_expect(steme_kv_batch *b, const void *key, size_t klen, const void *val,
+                          size_t vlen);
+
+/*
  * Apply a batch atomically: after a crash, all of it or none of it is there.
  * An empty batch succeeds. On HYBRID a batch touching both engines is
- * refused with STEME_E_CROSS_ENGINE and nothing is written.
+ * refused with STEME_E_CROSS_ENGINE and nothing is written. A batch whose
+ * preconditions (steme_kv_batch_expect) do not all hold returns
+ * STEME_E_BUSY ("precondition failed: read again and retry") and nothing of
+ * it is applied.
  */
 int steme_kv_write(steme_kv *kv, const steme_kv_batch *b, unsigned flags);
 
-/* Make every acknowledged write durable against power loss. */
+/* Make every acknowledged write durable against power loss, including the
+ * writes made with STEME_KV_NO_ENGINE_LOG (RocksDB: its memtables are
+ * flushed to table files). */
 int steme_kv_sync(steme_kv *kv);
 
 #ifdef __cplusplus

@@ -14,7 +14,7 @@
 #include "kv/kv_pg_int.h"
 #include "kv/kv_prefix.h"
 
-#define KV_WRITE_FLAGS STEME_KV_SYNC
+#define KV_WRITE_FLAGS (STEME_KV_SYNC | STEME_KV_NO_ENGINE_LOG)
 #define KV_SCAN_FLAGS STEME_SCAN_REVERSE
 
 /* --- options, engines, handle head ---------------------------------------- */
@@ -118,6 +118,9 @@ static int check_flags(steme_kv *kv, const char *fn, unsigned flags, unsigned al
 {
     if (flags & ~allowed)
         return kv_fail(kv, STEME_E_INVALID, "%s: unknown flags 0x%x", fn, flags & ~allowed);
+    if ((flags & STEME_KV_SYNC) && (flags & STEME_KV_NO_ENGINE_LOG))
+        return kv_fail(kv, STEME_E_INVALID, "%s: STEME_KV_SYNC and STEME_KV_NO_ENGINE_LOG "
+                       "contradict each other", fn);
     return STEME_OK;
 }
 

@@ -3,6 +3,8 @@
  * every key and value. Both grow geometrically and clear() keeps them, so a
  * batch reused in a loop stops allocating once it has reached its working
  * size (no allocation per operation in steady state).
+ * Preconditions (steme_kv_batch_expect) are ops of kind KV_OP_EXPECT with
+ * the expected value in the arena; engines check them before any write.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -137,4 +139,35 @@ int steme_kv_batch_add_f64(steme_kv_batch *b, const void *key, size_t klen, doub
     if (rc == STEME_OK)
         op->op_delta.f = delta;
     return rc;
+}
+
+int steme_kv_batch_expect(steme_kv_batch *b, const void *key, size_t klen, const void *val,
+                          size_t vlen)
+{
+    if (!val && vlen)
+        return STEME_E_INVALID;
+    if (vlen > STEME_KV_MAX_VALUE)
+        return STEME_E_TOO_BIG;
+    kv_op *op;
+    int rc = batch_push(b, KV_OP_EXPECT, key, klen, val, vlen, &op);
+    if (rc == STEME_OK)
+        op->op_delta.i = val == NULL; /* absent */
+    return rc;
+}
+
+size_t kv_batch_expects(const steme_kv_batch *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->b_n; i++)
+        n += b->b_ops[i].op_kind == KV_OP_EXPECT;
+    return n;
+}
+
+int kv_expect_holds(const steme_kv_batch *b, const kv_op *op, int found, const uint8_t *cur,
+                    size_t curlen)
+{
+    if (kv_op_expects_absent(op))
+        return !found;
+    return found && curlen == op->op_vlen &&
+           (curlen == 0 || memcmp(cur, kv_op_val(b, op), curlen) == 0);
 }

@@ -8,7 +8,9 @@
  *     could not say where it lives, so it must not be stored anywhere;
  *   - a batch goes to one engine, whole; a batch with keys in both engines
  *     is refused with STEME_E_CROSS_ENGINE before anything is written, so
- *     every batch stays atomic without a cross-engine commit protocol;
+ *     every batch stays atomic without a cross-engine commit protocol; a
+ *     precondition (steme_kv_batch_expect) counts as a key of the engine
+ *     that owns it, so the sub-engine checks it inside its own atomic step;
  *   - calls go straight to the sub-engines' vtables: the front end (kv.c)
  *     has already checked the arguments;
  *   - a sub-engine's failure message is relayed into the hybrid handle's

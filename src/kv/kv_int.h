@@ -64,7 +64,8 @@ typedef enum kv_op_kind {
     KV_OP_PUT = 1,
     KV_OP_DEL = 2,
     KV_OP_ADD_U64 = 3,
-    KV_OP_ADD_F64 = 4
+    KV_OP_ADD_F64 = 4,
+    KV_OP_EXPECT = 5       /* precondition: op_delta.i = 1 means "absent" */
 } kv_op_kind;
 
 /* One operation; key (and value for PUT) live in the batch's arena. */
@@ -95,6 +96,23 @@ static inline const uint8_t *kv_op_val(const steme_kv_batch *b, const kv_op *op)
 {
     return b->b_arena + op->op_voff;
 }
+
+/* 1 if op is a precondition requiring its key to be absent. */
+static inline int kv_op_expects_absent(const kv_op *op)
+{
+    return op->op_delta.i != 0;
+}
+
+/* Number of preconditions in b (engines check them before any write). */
+size_t kv_batch_expects(const steme_kv_batch *b);
+
+/* Does the precondition op hold for the key's current state (found, and
+ * then its value cur[0..curlen))? 1 or 0. */
+int kv_expect_holds(const steme_kv_batch *b, const kv_op *op, int found, const uint8_t *cur,
+                    size_t curlen);
+
+/* The message every engine records when a precondition fails. */
+#define KV_EXPECT_FAILED_MSG "precondition failed: a key did not hold the expected value; retry"
 
 /* --- keys and scans (kv.c) -------------------------------------------- */
 

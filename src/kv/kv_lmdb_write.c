@@ -16,7 +16,10 @@
  * request needs no child: its failure aborts the whole transaction.
  *
  * Counters are read-modify-write inside the write transaction: atomic,
- * since LMDB runs one write transaction at a time.
+ * since LMDB runs one write transaction at a time. Preconditions
+ * (steme_kv_batch_expect) are read in the same transaction (the request's
+ * child, in a group) before its writes: a failing one is STEME_E_BUSY and
+ * rolls back that request alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -191,13 +194,58 @@ static int apply_op(kv_lmdb *l, MDB_txn *txn, const lmdb_op *op, steme_error *er
                                        : apply_bucket(l, txn, op, err);
 }
 
+/* Check every precondition of b inside txn (the write transaction: no
+ * other writer exists until it ends). STEME_OK or STEME_E_BUSY. */
+static int check_expects(kv_lmdb *l, MDB_txn *txn, const steme_kv_batch *b, steme_error *err)
+{
+    for (size_t i = 0; i < b->b_n; i++) {
+        const kv_op *o = &b->b_ops[i];
+        if (o->op_kind != KV_OP_EXPECT)
+            continue;
+        const uint8_t *key = kv_op_key(b, o), *cur = NULL;
+        size_t curlen = 0;
+        int found = 0;
+        uint8_t bkey[LMDB_BUCKET_KLEN];
+        MDB_val k = {o->op_klen, (void *)key}, v;
+        if (o->op_klen > LMDB_DIRECT_MAX) {
+            lmdb_bucket_key(key, bkey);
+            k.mv_size = LMDB_BUCKET_KLEN;
+            k.mv_data = bkey;
+        }
+        int rc = mdb_get(txn, l->dbi, &k, &v);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+            return lmdb_fail(l, err, rc, "precondition read");
+        if (rc == MDB_SUCCESS && o->op_klen <= LMDB_DIRECT_MAX) {
+            found = 1;
+            cur = v.mv_data;
+            curlen = v.mv_size;
+        } else if (rc == MDB_SUCCESS) {
+            lmdb_bucket_entry e;
+            found = lmdb_bucket_find(v.mv_data, v.mv_size, key + LMDB_DIRECT_MAX,
+                                     o->op_klen - LMDB_DIRECT_MAX, &e);
+            if (found < 0)
+                return STEME_CORRUPT(err, "lmdb: long-key bucket is malformed");
+            cur = e.val;
+            curlen = e.vlen;
+        }
+        if (!kv_expect_holds(b, o, found, cur, curlen))
+            return steme_err(err, STEME_E_BUSY, "lmdb write: %s", KV_EXPECT_FAILED_MSG);
+    }
+    return STEME_OK;
+}
+
 static int apply_req(kv_lmdb *l, MDB_txn *txn, lmdb_req *r)
 {
     if (!r->batch)
         return apply_op(l, txn, &r->single, &r->err);
     const steme_kv_batch *b = r->batch;
+    int erc = check_expects(l, txn, b, &r->err);
+    if (erc != STEME_OK)
+        return erc;
     for (size_t i = 0; i < b->b_n; i++) {
         const kv_op *o = &b->b_ops[i];
+        if (o->op_kind == KV_OP_EXPECT)
+            continue;
         lmdb_op op = {.kind = (kv_op_kind)o->op_kind, .key = kv_op_key(b, o),
                       .klen = o->op_klen, .val = kv_op_val(b, o), .vlen = o->op_vlen};
         if (op.kind == KV_OP_ADD_U64)

@@ -366,10 +366,25 @@ static int mem_write(steme_kv *kv, const steme_kv_batch *b, unsigned flags)
     kv_mem *m = (kv_mem *)kv;
     int rc = STEME_OK;
     pthread_rwlock_wrlock(&m->lock);
+    /* preconditions first, against the state before the batch, under the
+     * same write lock as the writes: nothing can come in between */
+    for (size_t i = 0; i < b->b_n; i++) {
+        const kv_op *op = &b->b_ops[i];
+        if (op->op_kind != KV_OP_EXPECT)
+            continue;
+        mem_node *n = find_ge(m, kv_op_key(b, op), op->op_klen, NULL);
+        int found = node_is(n, kv_op_key(b, op), op->op_klen);
+        if (!kv_expect_holds(b, op, found, found ? n->val : NULL, found ? n->vlen : 0)) {
+            pthread_rwlock_unlock(&m->lock);
+            return kv_fail(kv, STEME_E_BUSY, "mem write: %s", KV_EXPECT_FAILED_MSG);
+        }
+    }
     for (size_t i = 0; i < b->b_n && rc == STEME_OK; i++) {
         const kv_op *op = &b->b_ops[i];
         const uint8_t *key = kv_op_key(b, op);
         switch (op->op_kind) {
+        case KV_OP_EXPECT:
+            break; /* checked above */
         case KV_OP_PUT:
             rc = mem_do_put(m, key, op->op_klen, kv_op_val(b, op), op->op_vlen, 1);
             break;

@@ -51,6 +51,9 @@ enum {
     KV_PG_SCAN_FWD_HI,    /* key >= $1 AND key < $2 ORDER BY key LIMIT $3 */
     KV_PG_SCAN_REV,       /* key >= $1 ORDER BY key DESC LIMIT $2 */
     KV_PG_SCAN_REV_HI,    /* key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3 */
+    KV_PG_EXPECT_VAL,     /* precondition: key $1 holds $2 (row locked), else error */
+    KV_PG_EXPECT_ABSENT,  /* precondition: key $1 absent (placeholder row inserted
+                           * and locked; KV_PG_DEL follows it), else error */
     KV_PG_NSTMT
 };
 
@@ -169,6 +172,8 @@ const char *kv_pg_stmt_name(int id);
 int kv_pg_prepare_all(kv_pg *g, PGconn *c, kv_pg_err *e);
 /* Marker the counter statements put in their error for a value not 8 bytes. */
 #define KV_PG_NOT_COUNTER "steme-counter-not-8-bytes"
+/* Marker the precondition statements put in their error when one fails. */
+#define KV_PG_EXPECT_FAILED "steme-precondition-failed"
 
 /* --- scans (kv_pg_scan.c) ----------------------------------------------- */
 int kv_pg_scan(steme_kv *kv, const uint8_t *prefix, size_t plen, const uint8_t *after,

@@ -18,6 +18,12 @@
  * reused), and nothing of the batch is applied. A batch without counter
  * adds is idempotent, so a batch whose COMMIT verdict was lost with the
  * connection is simply retried; one with adds is not (see kv_pg_run).
+ * (A retried batch with a precondition that had in fact committed then
+ * finds its precondition false: STEME_E_BUSY, and the caller reads again.)
+ *
+ * Preconditions (steme_kv_batch_expect) are statements that fail when the
+ * key does not hold what is expected (kv_pg_sql.c); such a failure aborts
+ * the transaction like any other, and is reported as STEME_E_BUSY.
  */
 
 #include <poll.h>
@@ -115,8 +121,20 @@ int kv_pg_pipeline(PGconn *c, size_t n, kv_pg_send_fn send, kv_pg_result_fn on, 
 
 /* --- batches -------------------------------------------------------------- */
 
+/*
+ * A batch's statements in pipeline order: BEGIN, its preconditions (each a
+ * KV_PG_EXPECT_VAL, or a KV_PG_EXPECT_ABSENT followed by the KV_PG_DEL that
+ * removes its placeholder), its writes in order, COMMIT. Preconditions go
+ * first so that every one is checked against the state before the batch,
+ * as on the other engines. Each entry is op index << 2 | step.
+ */
+enum { STEP_BEGIN = 0, STEP_EXPECT = 1, STEP_UNCLAIM = 2, STEP_WRITE = 3 };
+#define STEP_COMMIT_ENTRY UINT32_MAX
+
 typedef struct batch_ctx {
     const steme_kv_batch *b;
+    uint32_t *plan;        /* statements, in order */
+    size_t n;
     int commit_ok;
 } batch_ctx;
 
@@ -126,23 +144,57 @@ static int send_params(PGconn *c, int stmt, int n, const char *const *vals, cons
     return PQsendQueryPrepared(c, kv_pg_stmt_name(stmt), n, vals, lens, fmts, 1);
 }
 
-/* Query 0 is BEGIN, 1..n the ops, n+1 COMMIT. */
+static int batch_plan(batch_ctx *bc)
+{
+    const steme_kv_batch *b = bc->b;
+    size_t n = 2 + b->b_n;
+    for (size_t i = 0; i < b->b_n; i++)
+        if (b->b_ops[i].op_kind == KV_OP_EXPECT && kv_op_expects_absent(&b->b_ops[i]))
+            n++;
+    if (b->b_n > UINT32_MAX / 8 || !(bc->plan = malloc(n * sizeof *bc->plan)))
+        return STEME_E_NOMEM;
+    size_t k = 0;
+    bc->plan[k++] = STEP_BEGIN;
+    for (size_t i = 0; i < b->b_n; i++) {
+        if (b->b_ops[i].op_kind != KV_OP_EXPECT)
+            continue;
+        bc->plan[k++] = (uint32_t)i << 2 | STEP_EXPECT;
+        if (kv_op_expects_absent(&b->b_ops[i]))
+            bc->plan[k++] = (uint32_t)i << 2 | STEP_UNCLAIM;
+    }
+    for (size_t i = 0; i < b->b_n; i++)
+        if (b->b_ops[i].op_kind != KV_OP_EXPECT)
+            bc->plan[k++] = (uint32_t)i << 2 | STEP_WRITE;
+    bc->plan[k++] = STEP_COMMIT_ENTRY;
+    bc->n = k;
+    return STEME_OK;
+}
+
 static int batch_send(PGconn *c, void *ctx, size_t i)
 {
     batch_ctx *bc = ctx;
     const steme_kv_batch *b = bc->b;
-    if (i == 0)
+    uint32_t entry = bc->plan[i];
+    if (entry == STEP_BEGIN)
         return PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-    if (i == b->b_n + 1)
+    if (entry == STEP_COMMIT_ENTRY)
         return PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
-    const kv_op *op = &b->b_ops[i - 1];
+    const kv_op *op = &b->b_ops[entry >> 2];
     static const int fmts[4] = {1, 1, 1, 1};
     const char *vals[4];
     int lens[4];
     char init[8], d1[8], d2[8];
     vals[0] = (const char *)kv_op_key(b, op);
     lens[0] = (int)op->op_klen;
+    if ((entry & 3) == STEP_UNCLAIM)
+        return send_params(c, KV_PG_DEL, 1, vals, lens, fmts);
     switch (op->op_kind) {
+    case KV_OP_EXPECT:
+        if (kv_op_expects_absent(op))
+            return send_params(c, KV_PG_EXPECT_ABSENT, 1, vals, lens, fmts);
+        vals[1] = (const char *)kv_op_val(b, op);
+        lens[1] = (int)op->op_vlen;
+        return send_params(c, KV_PG_EXPECT_VAL, 2, vals, lens, fmts);
     case KV_OP_PUT:
         vals[1] = (const char *)kv_op_val(b, op);
         lens[1] = (int)op->op_vlen;
@@ -176,7 +228,7 @@ static int batch_send(PGconn *c, void *ctx, size_t i)
 static int batch_result(void *ctx, size_t i, PGresult *r)
 {
     batch_ctx *bc = ctx;
-    if (i == bc->b->b_n + 1 && PQresultStatus(r) == PGRES_COMMAND_OK)
+    if (i == bc->n - 1 && PQresultStatus(r) == PGRES_COMMAND_OK)
         bc->commit_ok = 1;
     return 0;
 }
@@ -187,7 +239,7 @@ static int batch_attempt(kv_pg *g, kv_pg_conn *pc, void *ctx, kv_pg_err *e)
     batch_ctx *bc = ctx;
     bc->commit_ok = 0;
     size_t seen = 0;
-    int rc = kv_pg_pipeline(pc->pc_conn, bc->b->b_n + 2, batch_send, batch_result, bc, &seen, e);
+    int rc = kv_pg_pipeline(pc->pc_conn, bc->n, batch_send, batch_result, bc, &seen, e);
     if (rc != 0 && bc->commit_ok) {
         /* COMMIT succeeded, the connection died after it: the batch is in */
         memset(e, 0, sizeof *e);
@@ -207,8 +259,12 @@ int kv_pg_write(steme_kv *kv, const steme_kv_batch *b, unsigned flags)
     for (size_t i = 0; i < b->b_n; i++)
         if (b->b_ops[i].op_kind == KV_OP_ADD_U64 || b->b_ops[i].op_kind == KV_OP_ADD_F64)
             idempotent = 0;
-    batch_ctx bc = {b, 0};
-    return kv_pg_run((kv_pg *)kv, "batch", idempotent, batch_attempt, &bc);
+    batch_ctx bc = {b, NULL, 0, 0};
+    if (batch_plan(&bc) != STEME_OK)
+        return kv_fail(kv, STEME_E_NOMEM, "pg batch: out of memory");
+    int rc = kv_pg_run((kv_pg *)kv, "batch", idempotent, batch_attempt, &bc);
+    free(bc.plan);
+    return rc;
 }
 
 /* --- multi-get -------------------------------------------------------------- */

@@ -72,6 +72,8 @@ void kv_pg_err_result(kv_pg_err *e, PGconn *c, const PGresult *r, const char *wh
     else if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
              !strcmp(st, "57P03") || !strcmp(st, "53300"))
         e->kind = KV_PG_RETRY_CONN; /* the server ended the session: not committed */
+    else if (!strcmp(st, "22P02") && strstr(e->msg, KV_PG_EXPECT_FAILED))
+        e->code = STEME_E_BUSY, copy_msg(e, what, KV_EXPECT_FAILED_MSG);
     else if (!strcmp(st, "22P02") && strstr(e->msg, KV_PG_NOT_COUNTER))
         e->code = STEME_E_CORRUPT, copy_msg(e, what, "counter value is not 8 bytes");
     else if (!strcmp(st, "22003"))

@@ -51,6 +51,7 @@
 static const char *const stmt_names[KV_PG_NSTMT] = {
     "steme_get", "steme_put", "steme_del", "steme_add_u64", "steme_add_f64",
     "steme_scan_f", "steme_scan_fh", "steme_scan_r", "steme_scan_rh",
+    "steme_expect_val", "steme_expect_absent",
 };
 
 const char *kv_pg_stmt_name(int id)
@@ -207,6 +208,31 @@ int kv_pg_sql_build(kv_pg *g)
         fmt_sql("SELECT key, value FROM %s WHERE key >= $1 ORDER BY key DESC LIMIT $2", t);
     g->pg_sql[KV_PG_SCAN_REV_HI] = fmt_sql(
         "SELECT key, value FROM %s WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3", t);
+    /* Preconditions: the row count decides, and a count other than 1 makes
+     * the statement fail on purpose (the cast of our marker to int8 raises
+     * 22P02), which aborts the transaction: the COMMIT queued behind it in
+     * the pipeline becomes a rollback, so no round trip is spent waiting
+     * for the verdict. The failing branch depends on the count, so the
+     * planner cannot fold it.
+     *   value:  SELECT ... FOR UPDATE locks the row until COMMIT; under READ
+     *           COMMITTED a concurrent writer is waited for and the WHERE is
+     *           evaluated again on the row it committed, so a changed value
+     *           fails here rather than being overwritten.
+     *   absent: no row to lock, so we claim the key: INSERT ... ON CONFLICT
+     *           DO NOTHING inserts a placeholder only if no row (committed,
+     *           or in flight in another transaction, which is waited for)
+     *           holds the key; the batch then deletes it (KV_PG_DEL right
+     *           after), keeping the key's lock until COMMIT. */
+    g->pg_sql[KV_PG_EXPECT_VAL] = fmt_sql(
+        "SELECT CASE WHEN count(*) = 1 THEN 1 ELSE ('" KV_PG_EXPECT_FAILED ":' || "
+        "count(*)::text)::int8 END FROM (SELECT 1 FROM %s WHERE key = $1 AND value = $2 "
+        "FOR UPDATE) AS s",
+        t);
+    g->pg_sql[KV_PG_EXPECT_ABSENT] = fmt_sql(
+        "WITH i AS (INSERT INTO %s (key, value) VALUES ($1, ''::bytea) ON CONFLICT (key) DO "
+        "NOTHING RETURNING 1) SELECT CASE WHEN count(*) = 1 THEN 1 ELSE ('" KV_PG_EXPECT_FAILED
+        ":' || count(*)::text)::int8 END FROM i",
+        t);
     for (int i = 0; i < KV_PG_NSTMT; i++)
         if (!g->pg_sql[i])
             return STEME_E_NOMEM;
@@ -235,6 +261,7 @@ static const struct {
 } stmt_params[KV_PG_NSTMT] = {
     {p_key, 1}, {p_kv, 2}, {p_key, 1}, {p_u64, 4}, {p_f64, 3},
     {p_scan, 2}, {p_scan_hi, 3}, {p_scan, 2}, {p_scan_hi, 3},
+    {p_kv, 2}, {p_key, 1},
 };
 
 typedef struct prep_ctx {

@@ -7,6 +7,10 @@
  * so a batch may touch several column families; it is still one RocksDB
  * WriteBatch, atomic across them. Counter adds are Merge() records: no read.
  * Read paths turn the merge operator's poison marker into STEME_E_CORRUPT.
+ * Preconditions in a batch are read and checked under rd_expect_lock (see
+ * kv_rocksdb_int.h): exclusive for a conditional batch, shared for every
+ * other write, so the check and the batch are one step for this process,
+ * and RocksDB admits no other process.
  * Every options object used here was built at open and is only read, so
  * concurrent calls share them safely.
  */
@@ -27,7 +31,9 @@ static inline rocksdb_column_family_handle_t *cf_for(kv_rdb *r, const uint8_t *k
 
 static inline const rocksdb_writeoptions_t *wopts(kv_rdb *r, unsigned flags)
 {
-    return (flags & STEME_KV_SYNC) ? r->rd_wopts_sync : r->rd_wopts;
+    if (flags & STEME_KV_SYNC)
+        return r->rd_wopts_sync;
+    return (flags & STEME_KV_NO_ENGINE_LOG) ? r->rd_wopts_nolog : r->rd_wopts;
 }
 
 static int kv_rdb_get(steme_kv *kv, const uint8_t *key, size_t klen, steme_buf *out)
@@ -152,8 +158,10 @@ static int kv_rdb_put(steme_kv *kv, const uint8_t *key, size_t klen, const uint8
 {
     kv_rdb *r = R(kv);
     char *errptr = NULL;
+    pthread_rwlock_rdlock(&r->rd_expect_lock);
     rocksdb_put_cf(r->rd_db, wopts(r, flags), cf_for(r, key, klen), (const char *)key, klen,
                    (const char *)val, vlen, &errptr);
+    pthread_rwlock_unlock(&r->rd_expect_lock);
     return errptr ? kv_rdb_fail(kv, errptr, "put") : STEME_OK;
 }
 
@@ -161,8 +169,10 @@ static int kv_rdb_del(steme_kv *kv, const uint8_t *key, size_t klen, unsigned fl
 {
     kv_rdb *r = R(kv);
     char *errptr = NULL;
+    pthread_rwlock_rdlock(&r->rd_expect_lock);
     rocksdb_delete_cf(r->rd_db, wopts(r, flags), cf_for(r, key, klen), (const char *)key, klen,
                       &errptr);
+    pthread_rwlock_unlock(&r->rd_expect_lock);
     return errptr ? kv_rdb_fail(kv, errptr, "delete") : STEME_OK;
 }
 
@@ -171,8 +181,10 @@ static int kv_rdb_merge(steme_kv *kv, const uint8_t *key, size_t klen,
 {
     kv_rdb *r = R(kv);
     char *errptr = NULL;
+    pthread_rwlock_rdlock(&r->rd_expect_lock);
     rocksdb_merge_cf(r->rd_db, wopts(r, flags), cf_for(r, key, klen), (const char *)key, klen,
                      (const char *)operand, KV_RDB_OPERAND_LEN, &errptr);
+    pthread_rwlock_unlock(&r->rd_expect_lock);
     return errptr ? kv_rdb_fail(kv, errptr, "counter add") : STEME_OK;
 }
 
@@ -192,11 +204,53 @@ static int kv_rdb_add_f64(steme_kv *kv, const uint8_t *key, size_t klen, double 
     return kv_rdb_merge(kv, key, klen, op, flags);
 }
 
+/* Check b's preconditions; the caller holds rd_expect_lock exclusively.
+ * STEME_OK, STEME_E_BUSY, or a read error. */
+static int kv_rdb_check_expects(kv_rdb *r, const steme_kv_batch *b)
+{
+    for (size_t i = 0; i < b->b_n; i++) {
+        const kv_op *op = &b->b_ops[i];
+        if (op->op_kind != KV_OP_EXPECT)
+            continue;
+        const uint8_t *key = kv_op_key(b, op);
+        char *errptr = NULL;
+        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(
+            r->rd_db, r->rd_ropts, cf_for(r, key, op->op_klen), (const char *)key, op->op_klen,
+            &errptr);
+        if (errptr)
+            return kv_rdb_fail(&r->rd_base, errptr, "precondition read");
+        size_t vlen = 0;
+        const char *v = ps ? rocksdb_pinnableslice_value(ps, &vlen) : NULL;
+        int holds = kv_expect_holds(b, op, ps != NULL, (const uint8_t *)v, vlen);
+        rocksdb_pinnableslice_destroy(ps);
+        if (!holds)
+            return kv_fail(&r->rd_base, STEME_E_BUSY, "rocksdb write: %s", KV_EXPECT_FAILED_MSG);
+    }
+    return STEME_OK;
+}
+
+static int kv_rdb_write_locked(steme_kv *kv, const steme_kv_batch *b, unsigned flags);
+
 static int kv_rdb_write(steme_kv *kv, const steme_kv_batch *b, unsigned flags)
 {
     kv_rdb *r = R(kv);
     if (b->b_n == 0)
         return STEME_OK;
+    int conditional = kv_batch_expects(b) > 0;
+    if (conditional)
+        pthread_rwlock_wrlock(&r->rd_expect_lock);
+    else
+        pthread_rwlock_rdlock(&r->rd_expect_lock);
+    int rc = conditional ? kv_rdb_check_expects(r, b) : STEME_OK;
+    if (rc == STEME_OK)
+        rc = kv_rdb_write_locked(kv, b, flags);
+    pthread_rwlock_unlock(&r->rd_expect_lock);
+    return rc;
+}
+
+static int kv_rdb_write_locked(steme_kv *kv, const steme_kv_batch *b, unsigned flags)
+{
+    kv_rdb *r = R(kv);
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     if (!wb)
         return kv_fail(kv, STEME_E_NOMEM, "rocksdb write: out of memory");
@@ -207,6 +261,8 @@ static int kv_rdb_write(steme_kv *kv, const steme_kv_batch *b, unsigned flags)
         rocksdb_column_family_handle_t *cf = cf_for(r, key, op->op_klen);
         uint8_t operand[KV_RDB_OPERAND_LEN];
         switch (op->op_kind) {
+        case KV_OP_EXPECT:
+            break; /* checked by kv_rdb_write */
         case KV_OP_PUT:
             rocksdb_writebatch_put_cf(wb, cf, (const char *)key, op->op_klen,
                                       (const char *)kv_op_val(b, op), op->op_vlen);
@@ -238,11 +294,27 @@ done:
     return rc;
 }
 
+/*
+ * Durable against power loss: sync the engine's WAL, then flush every
+ * column family's memtable to table files, which is what makes writes made
+ * with STEME_KV_NO_ENGINE_LOG (memtable only) durable. A flush of an empty
+ * memtable is a no-op, so this is cheap when nothing was written.
+ */
 static int kv_rdb_sync(steme_kv *kv)
 {
+    kv_rdb *r = R(kv);
     char *errptr = NULL;
-    rocksdb_flush_wal(R(kv)->rd_db, 1, &errptr);
-    return errptr ? kv_rdb_fail(kv, errptr, "sync (flush WAL)") : STEME_OK;
+    rocksdb_flush_wal(r->rd_db, 1, &errptr);
+    if (errptr)
+        return kv_rdb_fail(kv, errptr, "sync (flush WAL)");
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    if (!fo)
+        return kv_fail(kv, STEME_E_NOMEM, "rocksdb sync: out of memory");
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (int i = 0; i < KV_RDB_NCF && !errptr; i++)
+        rocksdb_flush_cf(r->rd_db, fo, r->rd_cf[i], &errptr);
+    rocksdb_flushoptions_destroy(fo);
+    return errptr ? kv_rdb_fail(kv, errptr, "sync (flush memtables)") : STEME_OK;
 }
 
 const kv_vtable kv_rdb_vtable = {

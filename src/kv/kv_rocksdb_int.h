@@ -5,6 +5,7 @@
 #ifndef STEME_KV_ROCKSDB_INT_H
 #define STEME_KV_ROCKSDB_INT_H
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 
 #include "kv/kv_int.h"
@@ -36,6 +37,13 @@ typedef struct kv_rdb {
     rocksdb_readoptions_t *rd_ropts;                /* gets: never modified after open */
     rocksdb_writeoptions_t *rd_wopts;               /* sync = 0 */
     rocksdb_writeoptions_t *rd_wopts_sync;          /* sync = 1 */
+    rocksdb_writeoptions_t *rd_wopts_nolog;         /* disableWAL: STEME_KV_NO_ENGINE_LOG */
+    /* Preconditions (steme_kv_batch_expect): a batch with any holds this
+     * exclusively from its reads to its write, every other write holds it
+     * shared, so no write lands between the check and the batch. RocksDB
+     * is single-process (its LOCK file), so an in-process lock is enough. */
+    pthread_rwlock_t rd_expect_lock;
+    int rd_expect_lock_ready;
 } kv_rdb;
 
 extern const kv_vtable kv_rdb_vtable;

@@ -107,15 +107,19 @@ static void kv_rdb_free_parts(kv_rdb *r)
         rocksdb_writeoptions_destroy(r->rd_wopts);
     if (r->rd_wopts_sync)
         rocksdb_writeoptions_destroy(r->rd_wopts_sync);
+    if (r->rd_wopts_nolog)
+        rocksdb_writeoptions_destroy(r->rd_wopts_nolog);
     r->rd_cache = NULL;
     r->rd_ropts = NULL;
-    r->rd_wopts = r->rd_wopts_sync = NULL;
+    r->rd_wopts = r->rd_wopts_sync = r->rd_wopts_nolog = NULL;
 }
 
 void kv_rdb_close(steme_kv *kv)
 {
     kv_rdb *r = (kv_rdb *)kv;
     kv_rdb_free_parts(r);
+    if (r->rd_expect_lock_ready)
+        pthread_rwlock_destroy(&r->rd_expect_lock);
     kv_base_destroy(&r->rd_base);
     free(r);
 }
@@ -235,16 +239,30 @@ int kv_rocksdb_open(const char *path, const steme_kv_options *o, steme_kv **out,
         free(r);
         return steme_err(err, STEME_E_NOMEM, "rocksdb: cannot create the error slot");
     }
+    /* writer-preferring: a conditional batch must not starve behind a
+     * stream of ordinary writes */
+    pthread_rwlockattr_t la;
+    pthread_rwlockattr_init(&la);
+    pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lrc = pthread_rwlock_init(&r->rd_expect_lock, &la);
+    pthread_rwlockattr_destroy(&la);
+    if (lrc != 0) {
+        rc = steme_err(err, STEME_E_NOMEM, "rocksdb: cannot create a lock");
+        goto fail;
+    }
+    r->rd_expect_lock_ready = 1;
     size_t cache = o->rocksdb_cache_bytes ? o->rocksdb_cache_bytes : (size_t)64 << 20;
     r->rd_cache = rocksdb_cache_create_lru(cache);
     r->rd_ropts = rocksdb_readoptions_create();
     r->rd_wopts = rocksdb_writeoptions_create();
     r->rd_wopts_sync = rocksdb_writeoptions_create();
-    if (!r->rd_cache || !r->rd_ropts || !r->rd_wopts || !r->rd_wopts_sync) {
+    r->rd_wopts_nolog = rocksdb_writeoptions_create();
+    if (!r->rd_cache || !r->rd_ropts || !r->rd_wopts || !r->rd_wopts_sync || !r->rd_wopts_nolog) {
         rc = steme_err(err, STEME_E_NOMEM, "rocksdb: out of memory");
         goto fail;
     }
     rocksdb_writeoptions_set_sync(r->rd_wopts_sync, 1);
+    rocksdb_writeoptions_disable_WAL(r->rd_wopts_nolog, 1);
 
     rc = kv_rdb_try_open(r, path, o, rocksdb_lz4_compression, &errptr);
     if (rc == STEME_OK && errptr && strstr(errptr, "not linked")) {
