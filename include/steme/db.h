@@ -18,6 +18,20 @@
  *
  * Threads: a steme_db may be used from many threads at once; writes from
  * different threads proceed in parallel and share WAL syncs.
+ *
+ * pg mode (docs/scale-out.md): when `dir` is a URL postgres://... or
+ * postgresql://..., the database is the table opts->kv.pg_table (default
+ * "kv") of that PostgreSQL-wire server (PostgreSQL, CockroachDB,
+ * YugabyteDB), engine STEME_KV_PG, and several processes ("nodes") may open
+ * the same one at once. There is no directory, identity file or local WAL:
+ * the engine's synced commit is the durability point, so a write is
+ * applied directly (one transaction, durable when the call returns), open
+ * replays nothing and steme_db_checkpoint() is a no-op. Read-modify-writes
+ * (re-votes, the Meter's charges, trust outcomes, escalations,
+ * supersessions) carry preconditions (steme_kv_batch_expect) so that they
+ * stay exact across nodes, retrying internally when another node got there
+ * first; after 200 lost races in a row (extreme contention) such a call
+ * returns STEME_E_BUSY with nothing applied.
  */
 #ifndef STEME_DB_H
 #define STEME_DB_H
@@ -43,9 +57,15 @@ typedef struct steme_db_options {
 
 void steme_db_options_init(steme_db_options *o);
 
+/* 1 if dir is a postgres:// or postgresql:// URL (pg mode), else 0. */
+int steme_db_is_url(const char *dir);
+
 /*
  * Open (or create) the database in dir; replays the log from the ingest
- * cursor. opts may be NULL. Returns STEME_OK, STEME_E_INVALID, STEME_E_NOTFOUND
+ * cursor. dir may be a postgres:// URL (pg mode, above: opts->engine is then
+ * ignored; create_if_missing decides whether the table may be created, and
+ * a missing table with create_if_missing = 0 is STEME_E_NOTFOUND). An
+ * engine of STEME_KV_PG with a directory is STEME_E_INVALID. opts may be NULL. Returns STEME_OK, STEME_E_INVALID, STEME_E_NOTFOUND
  * (no database and create_if_missing = 0), STEME_E_CORRUPT / STEME_E_VERSION
  * (identity file damaged or from another format), STEME_E_IO, STEME_E_ENGINE,
  * STEME_E_BUSY, STEME_E_NOMEM. On failure *out is NULL and err says why.

@@ -34,8 +34,10 @@ static int akey(steme_key_family fam, const steme_assertion *a, const steme_hash
     return steme_key_encode(&k, buf, STEME_KEY_MAX, len, NULL);
 }
 
-int db_apply_assertion(steme_db *db, const uint8_t *enc, size_t len)
+int db_apply_assertion(steme_db *db, const uint8_t *enc, size_t len,
+                       const db_conds *conds)
 {
+    (void)conds; /* a blind, idempotent write: no precondition */
     steme_assertion a;
     steme_error e;
     int rc = steme_assertion_decode(enc, len, &a, &e);
@@ -60,7 +62,7 @@ int db_apply_assertion(steme_db *db, const uint8_t *enc, size_t len)
     if (rc == STEME_OK && (rc = akey(STEME_FAM_HASH_SUBJECT, &a, &h, key, &klen)) == STEME_OK)
         rc = steme_kv_batch_put(b, key, klen, a.subject, a.subject_len);
     if (rc == STEME_OK) {
-        rc = steme_kv_write(db->db_kv, b, 0);
+        rc = steme_kv_write(db->db_kv, b, DB_APPLY_FLAGS);
         if (rc != STEME_OK)
             db_fail(db, rc, "storing assertion: %s", steme_kv_errmsg(db->db_kv));
     } else {

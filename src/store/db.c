@@ -9,9 +9,12 @@
  * it exclusively for the moment it reads the log's end, syncs the engines
  * and writes the cursor. Replay after a crash starts at the cursor and
  * re-applies idempotent batches, so applying a record twice is harmless.
+ *
+ * pg mode (a postgres:// URL instead of a directory): see open_pg below.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/fsutil.h"
 #include "steme/keys.h"
@@ -78,7 +81,7 @@ static int replay(steme_db *db, uint64_t begin, steme_error *err)
             rc = STEME_CORRUPT(err, "log record at %llu is empty", (unsigned long long)off);
             break;
         }
-        rc = db_apply(db, p[0], p + 1, len - 1);
+        rc = db_apply(db, p[0], p + 1, len - 1, NULL);
         if (rc != STEME_OK) {
             steme_err(err, rc, "replaying log record at %llu: %s", (unsigned long long)off,
                       steme_db_errmsg(db));
@@ -87,6 +90,69 @@ static int replay(steme_db *db, uint64_t begin, steme_error *err)
     }
     steme_wal_cursor_close(c);
     return rc == STEME_E_END ? STEME_OK : rc;
+}
+
+int steme_db_is_url(const char *dir)
+{
+    return dir && (strncmp(dir, "postgres://", 11) == 0 || strncmp(dir, "postgresql://", 13) == 0);
+}
+
+/* The locks and error slot every handle has. STEME_OK or STEME_E_NOMEM. */
+static int handle_init(steme_db *db)
+{
+    if (steme_errslot_init(&db->db_err) != STEME_OK)
+        return STEME_E_NOMEM;
+    if (pthread_rwlock_init(&db->db_apply_lock, NULL) != 0) {
+        steme_errslot_destroy(&db->db_err);
+        return STEME_E_NOMEM;
+    }
+    pthread_mutex_init(&db->db_checkpoint_lock, NULL);
+    for (int i = 0; i < DB_STRIPES; i++)
+        pthread_mutex_init(&db->db_stripes[i], NULL);
+    return STEME_OK;
+}
+
+static void handle_destroy(steme_db *db)
+{
+    pthread_rwlock_destroy(&db->db_apply_lock);
+    pthread_mutex_destroy(&db->db_checkpoint_lock);
+    for (int i = 0; i < DB_STRIPES; i++)
+        pthread_mutex_destroy(&db->db_stripes[i]);
+    steme_errslot_destroy(&db->db_err);
+}
+
+/*
+ * pg mode: the database is a table on a PostgreSQL-wire server, shared by
+ * every node that opens the same URL and table. No directory, no identity
+ * file, no WAL, no replay: each write is one engine transaction whose
+ * synced commit is the durability point. (A local log could not be
+ * replayed safely anyway: another node may have written since.)
+ */
+static int open_pg(const char *url, const steme_db_options *o, steme_db **out, steme_error *err)
+{
+    steme_db *db = calloc(1, sizeof *db);
+    if (!db || !(db->db_dir = strdup(url))) {
+        free(db);
+        return steme_err(err, STEME_E_NOMEM, "db open: out of memory");
+    }
+    if (handle_init(db) != STEME_OK) {
+        free(db->db_dir);
+        free(db);
+        return steme_err(err, STEME_E_NOMEM, "db open: cannot create locks");
+    }
+    db->db_shared = 1;
+    atomic_store(&db->db_jitter, (uint64_t)(uintptr_t)db ^ (uint64_t)getpid() << 32);
+    steme_kv_options kvo = o->kv;
+    kvo.create_if_missing = o->create_if_missing;
+    int rc = steme_kv_open(STEME_KV_PG, url, &kvo, &db->db_kv, err);
+    if (rc != STEME_OK) {
+        handle_destroy(db);
+        free(db->db_dir);
+        free(db);
+        return rc == STEME_E_INVALID && !o->create_if_missing ? STEME_E_NOTFOUND : rc;
+    }
+    *out = db;
+    return STEME_OK;
 }
 
 int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
@@ -101,6 +167,12 @@ int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
         o = *opts;
     else
         steme_db_options_init(&o);
+    if (steme_db_is_url(dir))
+        return open_pg(dir, &o, out, err);
+    if (o.engine == STEME_KV_PG)
+        return steme_err(err, STEME_E_INVALID,
+                         "db open: engine pg needs a postgres:// or postgresql:// URL, not a "
+                         "directory");
 
     steme_db *db = calloc(1, sizeof *db);
     char *waldir = NULL, *kvdir = NULL;
@@ -130,6 +202,7 @@ int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
         goto fail;
     }
     have_lock = 1;
+    pthread_mutex_init(&db->db_checkpoint_lock, NULL);
     for (int i = 0; i < DB_STRIPES; i++)
         pthread_mutex_init(&db->db_stripes[i], NULL);
     db->db_checkpoint_bytes = o.checkpoint_bytes;
@@ -152,6 +225,7 @@ fail:
         steme_kv_close(db->db_kv);
         if (have_lock) {
             pthread_rwlock_destroy(&db->db_apply_lock);
+            pthread_mutex_destroy(&db->db_checkpoint_lock);
             for (int i = 0; i < DB_STRIPES; i++)
                 pthread_mutex_destroy(&db->db_stripes[i]);
         }
@@ -169,15 +243,25 @@ int steme_db_checkpoint(steme_db *db)
 {
     if (!db)
         return STEME_E_INVALID;
+    if (db_shared(db))
+        return STEME_OK; /* pg mode: no log; every commit is already durable */
     uint8_t key[64];
     size_t klen;
     int rc = cursor_key(key, sizeof key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "checkpoint: cannot build the cursor key");
+    /* One checkpoint at a time, so a slower one never writes an older cursor
+     * over a newer one. */
+    pthread_mutex_lock(&db->db_checkpoint_lock);
+    /* The exclusive lock is a barrier only: once we hold it no writer is
+     * between its log append and its apply, so every record below `end` has
+     * been applied. Writers resume at once; they only add records >= end. */
     pthread_rwlock_wrlock(&db->db_apply_lock);
     uint64_t end = steme_wal_end_offset(db->db_wal);
-    /* Everything below `end` is applied (no writer is between its log
-     * append and its apply). Make the engines durable, then the cursor. */
+    atomic_store(&db->db_logged_since_checkpoint, 0);
+    pthread_rwlock_unlock(&db->db_apply_lock);
+    /* Make the engines durable (this flushes the writes made without the
+     * engine's own log), then move the cursor, then drop old log segments. */
     rc = steme_kv_sync(db->db_kv);
     if (rc == STEME_OK) {
         uint8_t v[8];
@@ -185,11 +269,12 @@ int steme_db_checkpoint(steme_db *db)
             v[i] = (uint8_t)(end >> (8 * i));
         rc = steme_kv_put(db->db_kv, key, klen, v, sizeof v, STEME_KV_SYNC);
     }
-    atomic_store(&db->db_logged_since_checkpoint, 0);
-    pthread_rwlock_unlock(&db->db_apply_lock);
-    if (rc != STEME_OK)
+    if (rc != STEME_OK) {
+        pthread_mutex_unlock(&db->db_checkpoint_lock);
         return db_fail(db, rc, "checkpoint: %s", steme_kv_errmsg(db->db_kv));
+    }
     rc = steme_wal_checkpoint(db->db_wal, end);
+    pthread_mutex_unlock(&db->db_checkpoint_lock);
     if (rc != STEME_OK)
         return db_fail(db, rc, "checkpoint: %s", steme_wal_errmsg(db->db_wal));
     return STEME_OK;
@@ -204,6 +289,7 @@ void steme_db_close(steme_db *db)
     steme_kv_close(db->db_kv);
     vote_cache_free(atomic_load(&db->db_vote_cache));
     pthread_rwlock_destroy(&db->db_apply_lock);
+    pthread_mutex_destroy(&db->db_checkpoint_lock);
     for (int i = 0; i < DB_STRIPES; i++)
         pthread_mutex_destroy(&db->db_stripes[i]);
     steme_errslot_destroy(&db->db_err);
@@ -228,6 +314,14 @@ pthread_mutex_t *db_stripe(steme_db *db, const void *k, size_t n)
 
 int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
 {
+    return db_log_and_apply_if(db, kind, body, len, NULL);
+}
+
+int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
+                        const db_conds *conds)
+{
+    if (db_shared(db))
+        return db_apply(db, kind, body, len, conds); /* the commit is the log */
     /* One contiguous payload [kind][body]: copy once into a stack buffer
      * when small, else the heap. */
     uint8_t stackbuf[4096];
@@ -242,7 +336,7 @@ int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len
     if (rc != STEME_OK)
         db_fail(db, rc, "log append: %s", steme_wal_errmsg(db->db_wal));
     else
-        rc = db_apply(db, kind, body, len);
+        rc = db_apply(db, kind, body, len, NULL);
     pthread_rwlock_unlock(&db->db_apply_lock);
     if (payload != stackbuf)
         free(payload);

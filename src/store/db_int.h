@@ -66,12 +66,21 @@ struct steme_db {
      * it exclusively for an instant, so the log's end it reads has been
      * applied in full. */
     pthread_rwlock_t db_apply_lock;
+    pthread_mutex_t db_checkpoint_lock;  /* one checkpoint at a time */
     uint64_t db_checkpoint_bytes;
     atomic_uint_fast64_t db_logged_since_checkpoint;
     atomic_int db_checkpointing;
     pthread_mutex_t db_stripes[DB_STRIPES];
     _Atomic(struct vote_cache *) db_vote_cache;
+    int db_shared;                       /* pg mode: no WAL, conditional writes */
+    atomic_uint_fast64_t db_jitter;      /* retry backoff jitter state */
 };
+
+/* Flags of every KV write made by an apply: the WAL already logs the
+ * record, so the engine may skip its own log (RocksDB then writes only its
+ * memtable). Checkpoints call steme_kv_sync() before advancing the ingest
+ * cursor, and replay covers whatever a crash lost before that. */
+#define DB_APPLY_FLAGS STEME_KV_NO_ENGINE_LOG
 
 /* The stripe lock guarding the logical key k[0..n) (hashed). */
 pthread_mutex_t *db_stripe(steme_db *db, const void *k, size_t n);
@@ -82,20 +91,74 @@ pthread_mutex_t *db_stripe(steme_db *db, const void *k, size_t n);
 int db_meta_create(const char *dir, steme_kv_engine engine, steme_error *err);
 int db_meta_check(const char *dir, steme_kv_engine *engine, steme_error *err);
 
-/* Append a log record and apply it, under the shared apply lock. */
+/*
+ * Preconditions of a write (shared mode only, see db_shared): the apply's
+ * KV batch carries them (steme_kv_batch_expect), so the write lands only if
+ * every key still holds what the store read (val NULL: still absent);
+ * otherwise the write returns STEME_E_BUSY, nothing is applied, and the
+ * store reads again and retries (db_retry_wait). This is what serialises a
+ * read-modify-write across nodes; the stripe locks only serialise the
+ * threads of one process (they stay: they avoid retries inside a node).
+ */
+#define DB_CONDS_MAX 4
+typedef struct db_cond {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;   /* NULL: the key must be absent */
+    size_t vlen;
+} db_cond;
+typedef struct db_conds {
+    size_t n;
+    db_cond c[DB_CONDS_MAX];
+} db_conds;
+
+/* Add a precondition to c (at most DB_CONDS_MAX; more is a programming
+ * error and is ignored with a failing return). STEME_OK or STEME_E_INTERNAL. */
+int db_cond_add(db_conds *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+
+/*
+ * 1 when several processes may write this database at once (pg mode: the
+ * engine is a shared SQL server and there is no local log). Stores then
+ * attach preconditions to their read-modify-writes and retry on BUSY.
+ */
+static inline int db_shared(const steme_db *db) { return db->db_shared; }
+
+/*
+ * After a STEME_E_BUSY from a conditional write: wait a jittered,
+ * exponentially growing moment and return 1 to retry, or 0 once
+ * DB_RETRY_MAX attempts are spent (the caller then reports BUSY).
+ */
+#define DB_RETRY_MAX 200
+int db_retry_wait(steme_db *db, unsigned attempt);
+
+/*
+ * Append a log record and apply it, under the shared apply lock. In pg mode
+ * there is no local log: the engine's synced commit is the durability
+ * point, so the record is applied directly (db_log_and_apply_if passes its
+ * preconditions to the apply; outside shared mode they are dropped, since
+ * the stripe lock already serialises the read-modify-write and a logged
+ * record must always apply).
+ */
 int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len);
-/* Apply one log record (replay and live writes). */
-int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len);
-/* Applies, one per log kind, each defined by its store's module. */
-int db_apply_assertion(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_vote(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_trust_rank(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_gold(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_pack(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len);
-int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len);
+int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
+                        const db_conds *conds);
+/* Apply one log record (replay and live writes); conds may be NULL. */
+int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
+             const db_conds *conds);
+/* Write an apply's batch with DB_APPLY_FLAGS, its preconditions (conds,
+ * may be NULL) added first. Records the failure with `what`. */
+int db_kv_write(steme_db *db, steme_kv_batch *b, const db_conds *conds, const char *what);
+/* Applies, one per log kind, each defined by its store's module; conds
+ * (NULL except in shared mode) go into the apply's batch. */
+int db_apply_assertion(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_vote(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_trust_rank(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_gold(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_pack(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
 
 /* The KV handle of db (stores use only it and the key codec). */
 static inline steme_kv *db_kv(steme_db *db) { return db->db_kv; }

@@ -21,6 +21,10 @@
  * "id unused" checks read before they write; two raises for one target
  * must not both pass. Escalations are rare (a human reads each one), so a
  * single lock costs nothing; it is a fixed stripe of the db's lock table.
+ * pg mode (several nodes): the lock does not reach other processes, so the
+ * write also carries what the checks read as preconditions (id and target
+ * locators absent for a raise; the by-id locator still "open" for a
+ * resolve), and a loser retries its checks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +73,8 @@ static void target_id(const steme_escalation *e, steme_id16 *out)
     steme_blake3_finalize(&h, out->bytes, STEME_ID16_LEN);
 }
 
-int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len,
+                        const db_conds *conds)
 {
     steme_escalation e;
     steme_error err;
@@ -100,8 +105,8 @@ int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len)
     }
     if (rc != STEME_OK)
         db_fail(db, rc, "escalation: building the batch");
-    else if ((rc = steme_kv_write(db->db_kv, b, 0)) != STEME_OK)
-        db_fail(db, rc, "escalation: %s", steme_kv_errmsg(db->db_kv));
+    else
+        rc = db_kv_write(db, b, conds, "escalation");
     steme_kv_batch_free(b);
     return rc;
 }
@@ -116,8 +121,10 @@ static int probe(steme_db *db, const uint8_t *key, size_t klen, steme_buf *v, in
     return db_fail(db, rc, "escalation: %s", steme_kv_errmsg(db->db_kv));
 }
 
-/* Encode e and log it; the caller holds the escalation lock. */
-static int log_state(steme_db *db, const steme_escalation *e, const char *what)
+/* Encode e and log it; the caller holds the escalation lock. conds: what
+ * the checks read (pg mode: the write lands only if it still holds). */
+static int log_state(steme_db *db, const steme_escalation *e, const char *what,
+                     const db_conds *conds)
 {
     steme_error err;
     size_t need = steme_escalation_encoded_size(e), len;
@@ -129,7 +136,7 @@ static int log_state(steme_db *db, const steme_escalation *e, const char *what)
     if (rc != STEME_OK)
         db_fail(db, rc, "%s: %s", what, err.message);
     else
-        rc = db_log_and_apply(db, DB_LOG_ESCALATION, enc, len);
+        rc = db_log_and_apply_if(db, DB_LOG_ESCALATION, enc, len, conds);
     if (enc != stackbuf)
         free(enc);
     return rc;
@@ -143,16 +150,16 @@ static pthread_mutex_t *esc_lock(steme_db *db)
 
 static int raise_locked(steme_db *db, const steme_escalation *e)
 {
-    uint8_t key[STEME_KEY_MAX];
-    size_t klen;
+    uint8_t key[STEME_KEY_MAX], tkey[STEME_KEY_MAX];
+    size_t klen = 0, tklen = 0;
     steme_buf v = STEME_BUF_INIT;
     int found = 0, rc = es_key(ESC_BY_ID, 0, &e->id, key, &klen);
     if (rc == STEME_OK && (rc = probe(db, key, klen, &v, &found)) == STEME_OK && found)
         rc = db_fail(db, STEME_E_EXISTS, "raise escalation: an escalation with this id exists");
     steme_id16 tid;
     target_id(e, &tid);
-    if (rc == STEME_OK && (rc = es_key(ESC_BY_TARGET, 0, &tid, key, &klen)) == STEME_OK &&
-        (rc = probe(db, key, klen, &v, &found)) == STEME_OK && found) {
+    if (rc == STEME_OK && (rc = es_key(ESC_BY_TARGET, 0, &tid, tkey, &tklen)) == STEME_OK &&
+        (rc = probe(db, tkey, tklen, &v, &found)) == STEME_OK && found) {
         char hex[2 * STEME_ID16_LEN + 1] = "?";
         if (v.len == STEME_ID16_LEN)
             steme_hex_encode(v.data, v.len, hex, sizeof hex);
@@ -160,8 +167,14 @@ static int raise_locked(steme_db *db, const steme_escalation *e)
                      "raise escalation: its target already has open escalation %s", hex);
     }
     steme_buf_free(&v);
-    if (rc == STEME_OK)
-        rc = log_state(db, e, "raise escalation");
+    /* pg mode: another node may raise for the same id or target between
+     * our probes and our write; both must still be absent when it lands */
+    if (rc == STEME_OK) {
+        db_conds conds = {0};
+        db_cond_add(&conds, key, klen, NULL, 0);
+        db_cond_add(&conds, tkey, tklen, NULL, 0);
+        rc = log_state(db, e, "raise escalation", &conds);
+    }
     return rc;
 }
 
@@ -182,10 +195,15 @@ int steme_escalation_raise(steme_escalations *s, const steme_escalation *e)
     if (rc != STEME_OK)
         return db_fail(db, rc, "raise escalation: %s", err.message);
     pthread_mutex_t *m = esc_lock(db);
-    pthread_mutex_lock(m);
-    rc = raise_locked(db, &x);
-    pthread_mutex_unlock(m);
-    return rc;
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        rc = raise_locked(db, &x);
+        pthread_mutex_unlock(m);
+        /* pg mode: a raise on another node landed first: probe again (and
+         * most likely report STEME_E_EXISTS) */
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            return rc;
+    }
 }
 
 static int resolve_locked(steme_db *db, const steme_id16 *id, const char *note, size_t note_len,
@@ -196,12 +214,24 @@ static int resolve_locked(steme_db *db, const steme_id16 *id, const char *note, 
     int rc = steme_escalation_get((steme_escalations *)db, id, &v, &e);
     if (rc == STEME_OK && e.status != STEME_ESC_OPEN)
         rc = db_fail(db, STEME_E_INVALID, "resolve escalation: it is already resolved");
+    uint8_t key[STEME_KEY_MAX], byid[BYID_LEN];
+    size_t klen;
+    db_conds conds = {0};
+    if (rc == STEME_OK && (rc = es_key(ESC_BY_ID, 0, id, key, &klen)) != STEME_OK)
+        db_fail(db, rc, "resolve escalation: key");
     if (rc == STEME_OK) {
+        /* pg mode: resolve only if it is still open (another node may be
+         * resolving it too: exactly one wins, the other reports "already
+         * resolved" after its retry) */
+        byid[0] = STEME_ESC_OPEN;
+        for (int i = 0; i < 8; i++)
+            byid[1 + i] = (uint8_t)(e.created_at >> (8 * i));
+        db_cond_add(&conds, key, klen, byid, sizeof byid);
         e.status = STEME_ESC_RESOLVED;
         e.resolved_at = resolved_at;
         e.resolution_note = note;
         e.resolution_note_len = note_len;
-        rc = log_state(db, &e, "resolve escalation");
+        rc = log_state(db, &e, "resolve escalation", &conds);
     }
     steme_buf_free(&v);
     return rc;
@@ -216,8 +246,11 @@ int steme_escalation_resolve(steme_escalations *s, const steme_id16 *id, const c
     if (!id || (!note && note_len))
         return db_fail(db, STEME_E_INVALID, "resolve escalation: NULL argument");
     pthread_mutex_t *m = esc_lock(db);
-    pthread_mutex_lock(m);
-    int rc = resolve_locked(db, id, note, note_len, resolved_at);
-    pthread_mutex_unlock(m);
-    return rc;
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        int rc = resolve_locked(db, id, note, note_len, resolved_at);
+        pthread_mutex_unlock(m);
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            return rc;
+    }
 }

@@ -32,8 +32,10 @@ static int gold_key(const char *subject, size_t slen, const char *predicate, siz
     return steme_key_encode(&k, buf, STEME_KEY_MAX, len, err);
 }
 
-int db_apply_gold(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_gold(steme_db *db, const uint8_t *body, size_t len,
+                  const db_conds *conds)
 {
+    (void)conds; /* a blind, idempotent write: no precondition */
     steme_gold_standard g;
     steme_error e;
     int rc = steme_gold_standard_decode(body, len, &g, &e);
@@ -44,7 +46,7 @@ int db_apply_gold(steme_db *db, const uint8_t *body, size_t len)
     if ((rc = gold_key(g.subject, g.subject_len, g.predicate, g.predicate_len, key, &klen,
                        &e)) != STEME_OK)
         return db_fail(db, rc, "gold standard record: %s", e.message);
-    if ((rc = steme_kv_put(db->db_kv, key, klen, body, len, 0)) != STEME_OK)
+    if ((rc = steme_kv_put(db->db_kv, key, klen, body, len, DB_APPLY_FLAGS)) != STEME_OK)
         return db_fail(db, rc, "storing gold standard: %s", steme_kv_errmsg(db->db_kv));
     return STEME_OK;
 }

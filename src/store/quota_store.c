@@ -14,6 +14,12 @@
  * Why usage skips the WAL: a charge happens on every operation; a group
  * commit (a sync) per charge would double the cost of a vote for a record
  * whose loss on power failure only gives an agent back a few tokens.
+ *
+ * pg mode (several nodes charging one agent): the stripe lock covers this
+ * process only, so the usage write carries a precondition "the record is
+ * still the one I read" (write_usage). A node that loses the race writes
+ * nothing, reads the winner's record and checks the limit again: the sum
+ * charged never passes the limit, whatever the number of nodes.
  */
 #include <string.h>
 
@@ -85,12 +91,15 @@ static int read_limit(steme_db *db, const steme_agent_id *agent, uint64_t *limit
     return STEME_OK;
 }
 
-/* The agent's usage record for hour (zeroed if none). */
-static int read_usage(steme_db *db, const uint8_t *key, size_t klen, const steme_agent_id *agent,
-                      uint64_t hour, steme_quota_record *rec)
+/* The agent's usage record for hour (zeroed if none); its stored bytes
+ * stay in *v (len 0 when there is none) for the charge's precondition. */
+static int read_usage_raw(steme_db *db, const uint8_t *key, size_t klen,
+                          const steme_agent_id *agent, uint64_t hour, steme_quota_record *rec,
+                          steme_buf *raw, int *found)
 {
-    steme_buf v = STEME_BUF_INIT;
-    int rc = steme_kv_get(db->db_kv, key, klen, &v);
+    steme_buf *v = raw;
+    int rc = steme_kv_get(db->db_kv, key, klen, v);
+    *found = rc == STEME_OK;
     if (rc == STEME_E_NOTFOUND) {
         memset(rec, 0, sizeof *rec);
         rec->agent = *agent;
@@ -100,12 +109,48 @@ static int read_usage(steme_db *db, const uint8_t *key, size_t klen, const steme
         db_fail(db, rc, "quota: reading usage: %s", steme_kv_errmsg(db->db_kv));
     } else {
         steme_error e;
-        if (steme_quota_record_decode(v.data, v.len, rec, &e) != STEME_OK)
+        if (steme_quota_record_decode(v->data, v->len, rec, &e) != STEME_OK)
             rc = db_fail(db, STEME_E_CORRUPT, "quota: stored usage: %s", e.message);
         else if (rec->hour != hour || memcmp(rec->agent.bytes, agent->bytes, STEME_AGENT_ID_LEN))
             rc = db_fail(db, STEME_E_CORRUPT, "quota: stored usage does not match its key");
     }
+    return rc;
+}
+
+static int read_usage(steme_db *db, const uint8_t *key, size_t klen, const steme_agent_id *agent,
+                      uint64_t hour, steme_quota_record *rec)
+{
+    steme_buf v = STEME_BUF_INIT;
+    int found;
+    int rc = read_usage_raw(db, key, klen, agent, hour, rec, &v, &found);
     steme_buf_free(&v);
+    return rc;
+}
+
+/* Write the new usage record. pg mode: only if the stored record is still
+ * the one the charge was computed from (old, or absent), so that two nodes
+ * charging one agent at once can never both spend its last tokens: the
+ * loser gets STEME_E_BUSY, reads again and checks again. */
+static int write_usage(steme_db *db, const uint8_t *key, size_t klen, const uint8_t *enc,
+                       size_t len, const steme_buf *old, int found)
+{
+    if (!db_shared(db)) {
+        int rc = steme_kv_put(db->db_kv, key, klen, enc, len, 0);
+        if (rc != STEME_OK)
+            return db_fail(db, rc, "quota: recording usage: %s", steme_kv_errmsg(db->db_kv));
+        return STEME_OK;
+    }
+    steme_kv_batch *b = steme_kv_batch_new();
+    if (!b)
+        return db_fail(db, STEME_E_NOMEM, "quota: out of memory");
+    db_conds conds = {0};
+    db_cond_add(&conds, key, klen, found ? old->data : NULL, found ? old->len : 0);
+    int rc = steme_kv_batch_put(b, key, klen, enc, len);
+    if (rc != STEME_OK)
+        db_fail(db, rc, "quota: building the batch");
+    else
+        rc = db_kv_write(db, b, &conds, "quota: recording usage");
+    steme_kv_batch_free(b);
     return rc;
 }
 
@@ -125,11 +170,15 @@ static int charge_locked(steme_db *db, const steme_agent_id *agent, steme_quota_
     uint64_t limit;
     bool over;
     steme_quota_record rec;
+    steme_buf old = STEME_BUF_INIT;
+    int found = 0;
     int rc = read_limit(db, agent, &limit, &over);
     if (rc == STEME_OK)
-        rc = read_usage(db, key, klen, agent, hour, &rec);
-    if (rc != STEME_OK)
+        rc = read_usage_raw(db, key, klen, agent, hour, &rec, &old, &found);
+    if (rc != STEME_OK) {
+        steme_buf_free(&old);
         return rc;
+    }
     /* used + cost <= limit, written so that nothing can wrap */
     if (out->cost <= limit && rec.tokens_used <= limit - out->cost) {
         rec.tokens_used += out->cost;
@@ -143,11 +192,16 @@ static int charge_locked(steme_db *db, const steme_agent_id *agent, steme_quota_
         size_t len;
         steme_error e;
         if ((rc = steme_quota_record_encode(&rec, enc, sizeof enc, &len, &e)) != STEME_OK)
-            return db_fail(db, rc, "quota: %s", e.message);
-        if ((rc = steme_kv_put(db->db_kv, key, klen, enc, len, 0)) != STEME_OK)
-            return db_fail(db, rc, "quota: recording usage: %s", steme_kv_errmsg(db->db_kv));
+            rc = db_fail(db, rc, "quota: %s", e.message);
+        else
+            rc = write_usage(db, key, klen, enc, len, &old, found);
+        if (rc != STEME_OK) {
+            steme_buf_free(&old);
+            return rc;
+        }
         out->allowed = true;
     }
+    steme_buf_free(&old);
     out->limit = limit;
     out->remaining = rec.tokens_used < limit ? limit - rec.tokens_used : 0;
     return STEME_OK;
@@ -176,9 +230,15 @@ int steme_quota_check_and_record(steme_quota *q, const steme_agent_id *agent,
         return db_fail(db, rc, "quota: usage key");
 
     pthread_mutex_t *m = agent_stripe(db, agent);
-    pthread_mutex_lock(m);
-    rc = charge_locked(db, agent, op, hour, key, klen, out);
-    pthread_mutex_unlock(m);
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        rc = charge_locked(db, agent, op, hour, key, klen, out);
+        pthread_mutex_unlock(m);
+        /* pg mode: another node charged this agent since our read: the
+         * check must be made again on the record it wrote */
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            break;
+    }
     if (rc != STEME_OK)
         out->allowed = false;
     return rc;
@@ -234,8 +294,10 @@ int steme_quota_set_limit(steme_quota *q, const steme_agent_id *agent, uint64_t 
 
 /* Log body [agent 32][limit u64 LE]; limit 0 removes the override. Puts or
  * deletes the resulting state: idempotent. */
-int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len,
+                         const db_conds *conds)
 {
+    (void)conds; /* a blind, idempotent write: no precondition */
     if (!body || len != LIMIT_BODY_LEN)
         return db_fail(db, STEME_E_CORRUPT, "quota limit record: %zu bytes, not %d", len,
                        LIMIT_BODY_LEN);
@@ -249,8 +311,8 @@ int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len)
     int rc = agent_key(STEME_FAM_QUOTA_LIMIT, &agent, 0, key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "quota limit record: key");
-    rc = limit == 0 ? steme_kv_delete(db->db_kv, key, klen, 0)
-                    : steme_kv_put(db->db_kv, key, klen, body + STEME_AGENT_ID_LEN, 8, 0);
+    rc = limit == 0 ? steme_kv_delete(db->db_kv, key, klen, DB_APPLY_FLAGS)
+                    : steme_kv_put(db->db_kv, key, klen, body + STEME_AGENT_ID_LEN, 8, DB_APPLY_FLAGS);
     if (rc != STEME_OK)
         return db_fail(db, rc, "quota limit: %s", steme_kv_errmsg(db->db_kv));
     return STEME_OK;

@@ -108,7 +108,8 @@ static int follow(steme_db *db, steme_key_family fam, const steme_hash *h, walkb
     return STEME_OK;
 }
 
-int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len,
+                          const db_conds *conds)
 {
     const char *subj[2];
     size_t slen[2], off = 0;
@@ -138,8 +139,8 @@ int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len)
     if ((rc = steme_kv_batch_put(b, ss, sslen, body + off, len - off)) != STEME_OK ||
         (rc = steme_kv_batch_put(b, sb, sblen, s.old_hash.bytes, STEME_HASH_LEN)) != STEME_OK)
         db_fail(db, rc, "supersession: building the batch");
-    else if ((rc = steme_kv_write(db->db_kv, b, 0)) != STEME_OK)
-        db_fail(db, rc, "supersession: %s", steme_kv_errmsg(db->db_kv));
+    else
+        rc = db_kv_write(db, b, conds, "supersession");
     steme_kv_batch_free(b);
     return rc;
 }
@@ -225,10 +226,25 @@ static int supersede_locked(steme_db *db, const steme_supersession *s, walkbufs 
         goto done;
     }
     uint8_t *p = put_subject(put_subject(body, &s_old), &s_new);
-    if ((rc = steme_supersession_encode(s, p, need, &enclen, &e)) != STEME_OK)
+    /* pg mode: another node may supersede old, or by new, between our
+     * checks and our write: both links must still be absent when it lands
+     * (the chain walks are not covered: see docs/scale-out.md) */
+    uint8_t ss[STEME_KEY_MAX], sb[STEME_KEY_MAX];
+    size_t sslen, sblen;
+    db_conds conds = {0};
+    if ((rc = link_key(STEME_FAM_SUPERSEDES, (const char *)s_old.data, s_old.len, &s->old_hash,
+                       ss, &sslen, &e)) != STEME_OK ||
+        (rc = link_key(STEME_FAM_SUPERSEDED_BY, (const char *)s_new.data, s_new.len,
+                       &s->new_hash, sb, &sblen, &e)) != STEME_OK)
         db_fail(db, rc, "supersede: %s", e.message);
-    else
-        rc = db_log_and_apply(db, DB_LOG_SUPERSESSION, body, (size_t)(p - body) + enclen);
+    else if ((rc = steme_supersession_encode(s, p, need, &enclen, &e)) != STEME_OK)
+        db_fail(db, rc, "supersede: %s", e.message);
+    if (rc == STEME_OK) {
+        db_cond_add(&conds, ss, sslen, NULL, 0);
+        db_cond_add(&conds, sb, sblen, NULL, 0);
+        rc = db_log_and_apply_if(db, DB_LOG_SUPERSESSION, body, (size_t)(p - body) + enclen,
+                                 &conds);
+    }
     free(body);
 done:
     steme_buf_free(&s_old);
@@ -260,9 +276,15 @@ int steme_supersede(steme_supersessions *ss, const steme_hash *old_hash,
     static const char lock_name[] = "\0SS:lock";
     pthread_mutex_t *m = db_stripe(db, lock_name, sizeof lock_name - 1);
     walkbufs w = {STEME_BUF_INIT, STEME_BUF_INIT};
-    pthread_mutex_lock(m);
-    rc = supersede_locked(db, &s, &w);
-    pthread_mutex_unlock(m);
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        rc = supersede_locked(db, &s, &w);
+        pthread_mutex_unlock(m);
+        /* pg mode: a supersession through another node landed first: check
+         * again (most likely STEME_E_EXISTS now) */
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            break;
+    }
     walkbufs_free(&w);
     return rc;
 }

@@ -62,8 +62,10 @@ static int key_exists(steme_db *db, const uint8_t *key, size_t klen, int *found)
     return rc == STEME_OK ? rc : db_fail(db, rc, "trust pack: %s", steme_kv_errmsg(db->db_kv));
 }
 
-int db_apply_pack(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_pack(steme_db *db, const uint8_t *body, size_t len,
+                  const db_conds *conds)
 {
+    (void)conds; /* a blind, idempotent write: no precondition */
     steme_trust_pack p;
     steme_error e;
     int rc = steme_trust_pack_decode(body, len, &p, &e);
@@ -73,13 +75,15 @@ int db_apply_pack(steme_db *db, const uint8_t *body, size_t len)
     size_t klen;
     if ((rc = trust_pack_key(&p.id, key, sizeof key, &klen)) != STEME_OK)
         return db_fail(db, rc, "trust pack record: key");
-    if ((rc = steme_kv_put(db->db_kv, key, klen, body, len, 0)) != STEME_OK)
+    if ((rc = steme_kv_put(db->db_kv, key, klen, body, len, DB_APPLY_FLAGS)) != STEME_OK)
         return db_fail(db, rc, "storing trust pack: %s", steme_kv_errmsg(db->db_kv));
     return STEME_OK;
 }
 
-int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len,
+                         const db_conds *conds)
 {
+    (void)conds; /* a blind, idempotent write: no precondition */
     if (len != MEMBER_BODY_LEN || (body[0] != OP_ADD && body[0] != OP_REMOVE))
         return db_fail(db, STEME_E_CORRUPT, "pack member record: bad length %zu or op", len);
     steme_id16 pack;
@@ -91,8 +95,8 @@ int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len)
     int rc = trust_pack_member_key(&pack, &agent, key, sizeof key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "pack member record: key");
-    rc = body[0] == OP_ADD ? steme_kv_put(db->db_kv, key, klen, NULL, 0, 0)
-                           : steme_kv_delete(db->db_kv, key, klen, 0);
+    rc = body[0] == OP_ADD ? steme_kv_put(db->db_kv, key, klen, NULL, 0, DB_APPLY_FLAGS)
+                           : steme_kv_delete(db->db_kv, key, klen, DB_APPLY_FLAGS);
     if (rc != STEME_OK)
         return db_fail(db, rc, "storing pack member: %s", steme_kv_errmsg(db->db_kv));
     return STEME_OK;

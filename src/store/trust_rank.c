@@ -7,6 +7,11 @@
  * key: read, compute, log the NEW state, apply (a put), unlock. The log
  * order of one agent's records is then its apply order, and replaying the
  * log puts the states back in that order: the last one wins, as it did live.
+ *
+ * pg mode (several nodes): the write also expects the stored bytes it was
+ * computed from (or their absence); a node that lost a race gets
+ * STEME_E_BUSY, reads the winner's rank and applies its outcome on top, so
+ * no outcome is lost across nodes.
  */
 #include <math.h>
 #include <string.h>
@@ -49,24 +54,32 @@ int trust_rank_parse(steme_db *db, const steme_agent_id *agent, const uint8_t *v
     return STEME_OK;
 }
 
-/* Read the stored rank (or the default) of the agent whose key is key. */
-static int read_rank(steme_db *db, const steme_agent_id *agent, const uint8_t *key,
-                     size_t klen, steme_trust_rank *out, int *is_default)
+/* Read the stored rank (or the default) of the agent whose key is key;
+ * raw (optional) keeps the stored bytes (len 0 when there are none). */
+static int read_rank_raw(steme_db *db, const steme_agent_id *agent, const uint8_t *key,
+                         size_t klen, steme_trust_rank *out, int *is_default, steme_buf *raw)
 {
-    steme_buf v = STEME_BUF_INIT;
-    int rc = steme_kv_get(db->db_kv, key, klen, &v);
+    steme_buf mine = STEME_BUF_INIT;
+    steme_buf *v = raw ? raw : &mine;
+    int rc = steme_kv_get(db->db_kv, key, klen, v);
     if (rc == STEME_E_NOTFOUND) {
         trust_rank_default(agent, out);
         *is_default = 1;
         rc = STEME_OK;
     } else if (rc == STEME_OK) {
         *is_default = 0;
-        rc = trust_rank_parse(db, agent, v.data, v.len, out);
+        rc = trust_rank_parse(db, agent, v->data, v->len, out);
     } else {
         db_fail(db, rc, "trust rank: %s", steme_kv_errmsg(db->db_kv));
     }
-    steme_buf_free(&v);
+    steme_buf_free(&mine);
     return rc;
+}
+
+static int read_rank(steme_db *db, const steme_agent_id *agent, const uint8_t *key,
+                     size_t klen, steme_trust_rank *out, int *is_default)
+{
+    return read_rank_raw(db, agent, key, klen, out, is_default, NULL);
 }
 
 int steme_trust_get(steme_trust *t, const steme_agent_id *agent, steme_trust_rank *out,
@@ -92,8 +105,11 @@ int steme_trust_get(steme_trust *t, const steme_agent_id *agent, steme_trust_ran
     return STEME_OK;
 }
 
-/* Log rank r as the agent's new state and apply it (caller holds the lock). */
-static int write_rank(steme_db *db, const steme_trust_rank *r)
+/* Log rank r as the agent's new state and apply it (caller holds the lock).
+ * pg mode: only if the stored rank is still old (the bytes r was computed
+ * from; NULL old->data or is_default: still absent), else STEME_E_BUSY. */
+static int write_rank(steme_db *db, const steme_trust_rank *r, const uint8_t *key, size_t klen,
+                      const steme_buf *old, int is_default)
 {
     uint8_t body[128];
     size_t len;
@@ -101,10 +117,13 @@ static int write_rank(steme_db *db, const steme_trust_rank *r)
     int rc = steme_trust_rank_encode(r, body, sizeof body, &len, &e);
     if (rc != STEME_OK)
         return db_fail(db, rc, "trust rank: %s", e.message);
-    return db_log_and_apply(db, DB_LOG_TRUST_RANK, body, len);
+    db_conds conds = {0};
+    db_cond_add(&conds, key, klen, is_default ? NULL : old->data, is_default ? 0 : old->len);
+    return db_log_and_apply_if(db, DB_LOG_TRUST_RANK, body, len, &conds);
 }
 
-int db_apply_trust_rank(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_trust_rank(steme_db *db, const uint8_t *body, size_t len,
+                        const db_conds *conds)
 {
     steme_trust_rank r;
     steme_error e;
@@ -115,9 +134,20 @@ int db_apply_trust_rank(steme_db *db, const uint8_t *body, size_t len)
     size_t klen;
     if ((rc = trust_rank_key(&r.agent, key, sizeof key, &klen)) != STEME_OK)
         return db_fail(db, rc, "trust rank record: key");
-    if ((rc = steme_kv_put(db->db_kv, key, klen, body, len, 0)) != STEME_OK)
-        return db_fail(db, rc, "storing trust rank: %s", steme_kv_errmsg(db->db_kv));
-    return STEME_OK;
+    if (!conds || conds->n == 0) {
+        if ((rc = steme_kv_put(db->db_kv, key, klen, body, len, DB_APPLY_FLAGS)) != STEME_OK)
+            return db_fail(db, rc, "storing trust rank: %s", steme_kv_errmsg(db->db_kv));
+        return STEME_OK;
+    }
+    steme_kv_batch *b = steme_kv_batch_new();
+    if (!b)
+        return db_fail(db, STEME_E_NOMEM, "storing trust rank: out of memory");
+    if ((rc = steme_kv_batch_put(b, key, klen, body, len)) != STEME_OK)
+        db_fail(db, rc, "storing trust rank: building the batch");
+    else
+        rc = db_kv_write(db, b, conds, "storing trust rank");
+    steme_kv_batch_free(b);
+    return rc;
 }
 
 void trust_rank_apply_outcome(steme_trust_rank *r, bool was_accurate, uint64_t ts)
@@ -151,17 +181,24 @@ int steme_trust_record_outcome(steme_trust *t, const steme_agent_id *agent, bool
     if (rc != STEME_OK)
         return db_fail(db, rc, "record outcome: key");
     pthread_mutex_t *m = db_stripe(db, key, klen);
-    pthread_mutex_lock(m);
     steme_trust_rank r;
-    int dflt;
-    rc = read_rank(db, agent, key, klen, &r, &dflt);
-    if (rc == STEME_OK && r.assertions_count == UINT64_MAX)
-        rc = db_fail(db, STEME_E_FULL, "record outcome: assertions_count would overflow");
-    if (rc == STEME_OK) {
-        trust_rank_apply_outcome(&r, was_accurate, ts);
-        rc = write_rank(db, &r);
+    steme_buf old = STEME_BUF_INIT;
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        int dflt;
+        rc = read_rank_raw(db, agent, key, klen, &r, &dflt, &old);
+        if (rc == STEME_OK && r.assertions_count == UINT64_MAX)
+            rc = db_fail(db, STEME_E_FULL, "record outcome: assertions_count would overflow");
+        if (rc == STEME_OK) {
+            trust_rank_apply_outcome(&r, was_accurate, ts);
+            rc = write_rank(db, &r, key, klen, &old, dflt);
+        }
+        pthread_mutex_unlock(m);
+        /* pg mode: another node recorded an outcome since our read */
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            break;
     }
-    pthread_mutex_unlock(m);
+    steme_buf_free(&old);
     if (rc == STEME_OK && out)
         *out = r;
     return rc;
@@ -185,18 +222,24 @@ static int decay_one(steme_db *db, const steme_agent_id *agent, uint64_t now, do
     if (rc != STEME_OK)
         return db_fail(db, rc, "decay: key");
     pthread_mutex_t *m = db_stripe(db, key, klen);
-    pthread_mutex_lock(m);
-    steme_trust_rank r;
-    int dflt;
-    rc = read_rank(db, agent, key, klen, &r, &dflt);
-    if (rc == STEME_OK && !dflt && now > r.last_updated &&
-        r.score != STEME_TRUST_DEFAULT_SCORE) {
-        r.score = trust_rank_decayed_score(r.score, now - r.last_updated, hl);
-        r.last_updated = now;
-        if ((rc = write_rank(db, &r)) == STEME_OK)
-            *done = 1;
+    steme_buf old = STEME_BUF_INIT;
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        steme_trust_rank r;
+        int dflt;
+        rc = read_rank_raw(db, agent, key, klen, &r, &dflt, &old);
+        if (rc == STEME_OK && !dflt && now > r.last_updated &&
+            r.score != STEME_TRUST_DEFAULT_SCORE) {
+            r.score = trust_rank_decayed_score(r.score, now - r.last_updated, hl);
+            r.last_updated = now;
+            if ((rc = write_rank(db, &r, key, klen, &old, dflt)) == STEME_OK)
+                *done = 1;
+        }
+        pthread_mutex_unlock(m);
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            break;
     }
-    pthread_mutex_unlock(m);
+    steme_buf_free(&old);
     return rc;
 }
 

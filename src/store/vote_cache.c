@@ -29,6 +29,8 @@
  *     put). A set under constant writes thus serves reads from the engines.
  * The deltas a cached entry receives are those of the KV batch, and
  * integer adds commute, so the cache equals the VC/VW keys exactly.
+ * In pg mode (several nodes) other processes move the totals, so only
+ * subjects are cached there and totals are always read from the engine.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -59,6 +61,10 @@ typedef struct vc_set {
 } vc_set;
 
 struct vote_cache {
+    /* pg mode: other nodes change the totals behind our back, so only the
+     * (immutable) subjects are cached; every totals read is a miss that
+     * never installs (see vote_cache_of). */
+    int subjects_only;
     vc_set sets[VC_SETS];
 };
 
@@ -136,6 +142,7 @@ vote_cache *vote_cache_of(steme_db *db, int create)
     vote_cache *mine = cache_new();
     if (!mine)
         return NULL; /* run uncached: slower, same results */
+    mine->subjects_only = db_shared(db);
     vote_cache *expected = NULL;
     if (atomic_compare_exchange_strong(&db->db_vote_cache, &expected, mine))
         return mine;
@@ -171,6 +178,11 @@ void vote_cache_put_subject(vote_cache *c, const steme_hash *a, const char *subj
 int vote_cache_totals(vote_cache *c, const steme_hash *a, uint64_t *count, int64_t *wsum,
                       vote_fill_ticket *t)
 {
+    if (c->subjects_only) {
+        t->gen = 0;
+        t->busy = 1; /* never install */
+        return 0;
+    }
     vc_set *s = set_of(c, a);
     int hit = 0;
     pthread_mutex_lock(&s->lock);

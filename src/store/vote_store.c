@@ -19,6 +19,12 @@
  *        vote a record replaces, the batch moves the caches by exactly the
  *        difference between the two, so "caches = sum over stored votes"
  *        holds after every batch, and the last record of a pair wins.
+ *
+ * pg mode (several nodes, no WAL): the stripe lock does not reach other
+ * processes, so the batch also expects the stored vote it read (or its
+ * absence): if another node re-voted in between, nothing is written
+ * (STEME_E_BUSY) and put reads again and retries. So "caches = sum over
+ * stored votes" holds across nodes too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -135,10 +141,15 @@ int steme_votes_put(steme_votes *v, const steme_vote *vote, steme_hash *vote_has
     memcpy(body + 2 + slen, enc, elen);
 
     pthread_mutex_t *m = db_stripe(db, enc + VOTE_PAIR_OFFSET, VOTE_PAIR_LEN);
-    pthread_mutex_lock(m);
-    rc = db_log_and_apply(db, DB_LOG_VOTE, body, 2 + slen + elen);
-    pthread_mutex_unlock(m);
-    return rc;
+    for (unsigned attempt = 0;; attempt++) {
+        pthread_mutex_lock(m);
+        rc = db_log_and_apply(db, DB_LOG_VOTE, body, 2 + slen + elen);
+        pthread_mutex_unlock(m);
+        /* pg mode: another node changed this vote between our read and our
+         * write (the apply's precondition failed): read again, retry */
+        if (rc != STEME_E_BUSY || !db_shared(db) || !db_retry_wait(db, attempt))
+            return rc;
+    }
 }
 
 /* Parse a DB_LOG_VOTE body: subject view and the decoded vote. */
@@ -206,6 +217,12 @@ static int apply_kv(steme_db *db, const char *s, size_t slen, const uint8_t *enc
     if (had && (rc = old_weight(db, &old, vote, &old_fixed)) != STEME_OK)
         goto done;
 
+    /* pg mode: the deltas are only right if the stored vote is still the
+     * one read above when the batch commits (another node may re-vote the
+     * same pair): expect it, or its absence */
+    db_conds conds = {0};
+    if (db_shared(db))
+        db_cond_add(&conds, vkey, vklen, had ? old.data : NULL, had ? old.len : 0);
     int64_t dc = had ? 0 : 1;
     int64_t dw = steme_vote_weight_fixed(vote->weight) - old_fixed;
     steme_kv_batch *b = steme_kv_batch_new();
@@ -220,8 +237,8 @@ static int apply_kv(steme_db *db, const char *s, size_t slen, const uint8_t *enc
         rc = steme_kv_batch_add_u64(b, wkey, wklen, dw);
     if (rc != STEME_OK)
         db_fail(db, rc, "apply vote: building the batch");
-    else if ((rc = steme_kv_write(db_kv(db), b, 0)) != STEME_OK)
-        db_fail(db, rc, "apply vote: %s", steme_kv_errmsg(db_kv(db)));
+    else
+        rc = db_kv_write(db, b, &conds, "apply vote");
     steme_kv_batch_free(b);
     if (rc == STEME_OK) {
         *dcount = dc;
@@ -232,8 +249,10 @@ done:
     return rc;
 }
 
-int db_apply_vote(steme_db *db, const uint8_t *body, size_t len)
+int db_apply_vote(steme_db *db, const uint8_t *body, size_t len,
+                  const db_conds *conds)
 {
+    (void)conds; /* the apply reads the stored vote itself and expects it (pg mode) */
     const char *s = NULL;
     const uint8_t *enc = NULL;
     size_t slen = 0, elen = 0;

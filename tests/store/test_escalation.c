@@ -13,6 +13,7 @@
 
 #include "steme/escalations.h"
 #include "testutil.h"
+#include "store_pg.h" /* last: runs the tests on pg too */
 
 static steme_db *open_db(const char *dir, steme_kv_engine engine)
 {
@@ -285,5 +286,7 @@ int main(void)
         cmocka_unit_test(bad_input_changes_nothing),
         cmocka_unit_test(random_ops_vs_model),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
+    rc |= sp_run_on_pg("pg", tests);
+    return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "steme/supersession.h"
 #include "testutil.h"
+#include "store_pg.h" /* last: runs the tests on pg too */
 
 static steme_db *open_db(const char *dir, steme_kv_engine engine)
 {
@@ -294,5 +295,7 @@ int main(void)
         cmocka_unit_test(random_attempts_vs_model),
         cmocka_unit_test(concurrent_never_cycles),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
+    rc |= sp_run_on_pg("pg", tests);
+    return rc;
 }

@@ -12,6 +12,7 @@
 
 #include "steme/trust.h"
 #include "testutil.h"
+#include "store_pg.h" /* last: runs the tests on pg too */
 
 #define DAY_MS 86400000ull
 
@@ -348,5 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
         cmocka_unit_test(property_vs_model),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
+    rc |= sp_run_on_pg("pg", tests);
+    return rc;
 }

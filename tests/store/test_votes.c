@@ -15,6 +15,7 @@
 #include "steme/votes.h"
 #include "store/db_int.h"
 #include "testutil.h"
+#include "store_pg.h" /* last: runs the tests on pg too */
 
 typedef struct fixture {
     char *dir;
@@ -246,16 +247,16 @@ static void apply_idempotent_and_order_safe(void **state)
     int order[] = {0, 0, 1, 1, 0, 1, 0};
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
         int i = order[k];
-        assert_int_equal(db_apply(db, DB_LOG_VOTE, body[i], blen[i]), STEME_OK);
+        assert_int_equal(db_apply(db, DB_LOG_VOTE, body[i], blen[i], NULL), STEME_OK);
         expect_totals(vs, &a, 1, steme_vote_weight_fixed(w[i]));
     }
     /* damaged records are refused, not applied */
-    assert_int_equal(db_apply(db, DB_LOG_VOTE, body[0], 1), STEME_E_CORRUPT);
-    assert_int_equal(db_apply(db, DB_LOG_VOTE, body[0], blen[0] - 1), STEME_E_CORRUPT);
+    assert_int_equal(db_apply(db, DB_LOG_VOTE, body[0], 1, NULL), STEME_E_CORRUPT);
+    assert_int_equal(db_apply(db, DB_LOG_VOTE, body[0], blen[0] - 1, NULL), STEME_E_CORRUPT);
     uint8_t bad[256];
     memcpy(bad, body[0], blen[0]);
     bad[0] = 200; /* subject length past the end */
-    assert_int_equal(db_apply(db, DB_LOG_VOTE, bad, blen[0]), STEME_E_CORRUPT);
+    assert_int_equal(db_apply(db, DB_LOG_VOTE, bad, blen[0], NULL), STEME_E_CORRUPT);
     expect_totals(vs, &a, 1, steme_vote_weight_fixed(w[0]));
     steme_db_close(db);
 }
@@ -472,5 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(property_vs_model, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
+    rc |= sp_run_on_pg("pg", tests);
+    return rc;
 }
