@@ -8,17 +8,26 @@
  *   2  usage error: unknown command or option, missing or malformed argument
  *   3  damage detected (verify found a bad checksum or signature)
  *   4  I/O, engine or internal error
+ *   5  refused by The Meter (the agent's hourly token budget is spent)
+ *
+ * Output: human-readable text by default; with --json every command prints
+ * JSON lines (one object per line, each line a complete document), also when
+ * it lists many things. Errors always go to stderr as "steme CMD: message".
  */
 #ifndef STEME_CLI_H
 #define STEME_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
+
+#include "steme/types.h"
 
 #define CLI_OK      0
 #define CLI_FAIL    1
 #define CLI_USAGE   2
 #define CLI_DAMAGED 3
 #define CLI_ERROR   4
+#define CLI_REFUSED 5
 
 typedef struct cli_cmd {
     const char *name;
@@ -68,6 +77,34 @@ void cli_usage(const cli_cmd *c, FILE *to);
 
 /* JSON string output (escaped, quoted) of len bytes. */
 void cli_json_str(FILE *f, const char *s, size_t len);
+
+/* Shortest "%g" form of x that reads back to the same double. */
+void cli_print_double(FILE *f, double x);
+/* Quoted lowercase hex of n bytes (a JSON string). */
+void cli_json_hex(FILE *f, const uint8_t *b, size_t n);
+/* Lowercase hex of n bytes into out (capacity >= 2n + 1); returns out. */
+char *cli_hex(const uint8_t *b, size_t n, char *out, size_t cap);
+
+/* ---- argument parsing helpers (cli_util.c); each prints its message ---- */
+
+/* Unix milliseconds now. */
+uint64_t cli_now_ms(void);
+/* --name as Unix ms (digits), default now when absent. CLI_OK or CLI_USAGE. */
+int cli_get_time(const cli_opts *o, const char *name, uint64_t *out);
+/* 64 hex digits -> hash; CLI_OK or CLI_USAGE. */
+int cli_parse_hash(const char *cmd, const char *s, steme_hash *h);
+/* 32 hex digits -> 16-byte id; CLI_OK or CLI_USAGE. */
+int cli_parse_id16(const char *cmd, const char *s, steme_id16 *id);
+/* An agent given as 64 hex digits (its public key) or as the path of its
+ * key file (only the public half is used). CLI_OK, CLI_USAGE or an error. */
+int cli_parse_agent(const char *cmd, const char *s, steme_agent_id *a);
+/* Load a key file (secret and public key); wipe sk when done. */
+int cli_load_key(const char *cmd, const char *path, steme_secret_key *sk, steme_agent_id *pk);
+/* A fresh random 16-byte id (OS CSPRNG). CLI_OK or CLI_ERROR. */
+int cli_random_id16(const char *cmd, steme_id16 *id);
+/* Subcommand dispatch: pos[0] must be one of names (NULL-terminated);
+ * returns its index, or -1 after printing a usage error. */
+int cli_subcommand(const cli_opts *o, const char *cmd, const char *const *names);
 
 /* Commands (cmd_*.c). */
 extern const cli_cmd cli_cmd_keygen;

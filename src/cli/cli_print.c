@@ -9,7 +9,7 @@
 
 /* Shortest "%g" form that reads back to the same double (0.4, not
  * 0.40000000000000002). */
-static void print_double(FILE *f, double x)
+void cli_print_double(FILE *f, double x)
 {
     char buf[40];
     for (int prec = 15; prec <= 17; prec++) {
@@ -20,12 +20,12 @@ static void print_double(FILE *f, double x)
     fputs(buf, f);
 }
 
-static void print_value_text(FILE *f, const steme_value *v)
+void cli_print_value_text(FILE *f, const steme_value *v)
 {
     switch (v->type) {
         case STEME_VALUE_STRING: fprintf(f, "\"%.*s\"", (int)v->v.str.len, v->v.str.ptr); break;
         case STEME_VALUE_INT: fprintf(f, "%" PRId64, v->v.i64); break;
-        case STEME_VALUE_FLOAT: print_double(f, v->v.f64); break;
+        case STEME_VALUE_FLOAT: cli_print_double(f, v->v.f64); break;
         case STEME_VALUE_BOOL: fprintf(f, "%s", v->v.boolean ? "true" : "false"); break;
         case STEME_VALUE_BYTES:
             fprintf(f, "0x");
@@ -35,7 +35,7 @@ static void print_value_text(FILE *f, const steme_value *v)
     }
 }
 
-static void print_value_json(FILE *f, const steme_value *v)
+void cli_print_value_json(FILE *f, const steme_value *v)
 {
     switch (v->type) {
         case STEME_VALUE_STRING:
@@ -44,7 +44,7 @@ static void print_value_json(FILE *f, const steme_value *v)
             fprintf(f, "}");
             break;
         case STEME_VALUE_INT: fprintf(f, "{\"int\":%" PRId64 "}", v->v.i64); break;
-        case STEME_VALUE_FLOAT: fprintf(f, "{\"float\":"); print_double(f, v->v.f64); fprintf(f, "}"); break;
+        case STEME_VALUE_FLOAT: fprintf(f, "{\"float\":"); cli_print_double(f, v->v.f64); fprintf(f, "}"); break;
         case STEME_VALUE_BOOL: fprintf(f, "{\"bool\":%s}", v->v.boolean ? "true" : "false"); break;
         case STEME_VALUE_BYTES:
             fprintf(f, "{\"bytes\":\"");
@@ -68,9 +68,9 @@ void cli_print_assertion(FILE *f, const steme_hash *h, const steme_assertion *a,
         fprintf(f, ",\"predicate\":");
         cli_json_str(f, a->predicate, a->predicate_len);
         fprintf(f, ",\"object\":");
-        print_value_json(f, &a->object);
+        cli_print_value_json(f, &a->object);
         fprintf(f, ",\"confidence\":");
-        print_double(f, a->confidence);
+        cli_print_double(f, a->confidence);
         fprintf(f, ",\"source\":{\"kind\":\"%s\",\"ref\":", kind ? kind : "?");
         cli_json_str(f, a->source_ref ? a->source_ref : "", a->source_ref_len);
         fprintf(f, "},\"agent\":\"%s\",\"timestamp\":%" PRIu64 ",\"signature\":\"%s\"}\n", ah,
@@ -79,7 +79,7 @@ void cli_print_assertion(FILE *f, const steme_hash *h, const steme_assertion *a,
     }
     fprintf(f, "hash        %s\nsubject     %.*s\npredicate   %.*s\nobject      ", hh,
             (int)a->subject_len, a->subject, (int)a->predicate_len, a->predicate);
-    print_value_text(f, &a->object);
+    cli_print_value_text(f, &a->object);
     fprintf(f, "\nconfidence  %g\nsource      %s%s%.*s\nagent       %s\ntimestamp   %" PRIu64
                "\nsignature   %s\n",
             a->confidence, kind ? kind : "?", a->source_ref_len ? " " : "",

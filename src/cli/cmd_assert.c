@@ -25,6 +25,28 @@ int cli_open_db(const char *cmd, const char *dir, int create, steme_db **db)
     return CLI_OK;
 }
 
+int cli_db_fail(steme_db *db, const char *cmd, int status)
+{
+    return cli_fail(cli_exit_for_status(status), cmd, "%s", steme_db_errmsg(db));
+}
+
+int cli_charge(steme_db *db, const char *cmd, const steme_agent_id *agent, steme_quota_op op,
+               size_t payload_bytes, uint64_t now)
+{
+    steme_quota_result r;
+    int rc = steme_quota_check_and_record(steme_db_quota(db), agent, op, 0, payload_bytes, now,
+                                          &r);
+    if (rc != STEME_OK)
+        return cli_db_fail(db, cmd, rc);
+    if (r.allowed)
+        return CLI_OK;
+    return cli_fail(CLI_REFUSED, cmd,
+                    "refused by the Meter: this costs %llu tokens, %llu left this hour "
+                    "(resets at %llu)",
+                    (unsigned long long)r.cost, (unsigned long long)r.remaining,
+                    (unsigned long long)r.reset_at);
+}
+
 static int run_init(int argc, char **argv)
 {
     cli_opts o;
@@ -66,8 +88,10 @@ static int parse_source(const char *s, steme_assertion *a)
     return -1;
 }
 
-static int parse_object(const cli_opts *o, steme_assertion *a, uint8_t *bytes, size_t cap)
+int cli_parse_value(const cli_opts *o, const char *cmd, steme_value *out, uint8_t *bytes,
+                    size_t cap)
 {
+    steme_assertion tmp, *a = &tmp;
     int given = 0;
     const char *v;
     if ((v = cli_get(o, "string"))) {
@@ -79,7 +103,7 @@ static int parse_object(const cli_opts *o, steme_assertion *a, uint8_t *bytes, s
         errno = 0;
         long long x = strtoll(v, &end, 10);
         if (errno || end == v || *end)
-            return cli_fail(CLI_USAGE, "assert", "--int: not an integer: '%s'", v);
+            return cli_fail(CLI_USAGE, cmd, "--int: not an integer: '%s'", v);
         a->object = steme_value_int(x);
         given++;
     }
@@ -92,7 +116,7 @@ static int parse_object(const cli_opts *o, steme_assertion *a, uint8_t *bytes, s
     }
     if ((v = cli_get(o, "bool"))) {
         if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-            return cli_fail(CLI_USAGE, "assert", "--bool: true or false, not '%s'", v);
+            return cli_fail(CLI_USAGE, cmd, "--bool: true or false, not '%s'", v);
         a->object = steme_value_bool(strcmp(v, "true") == 0);
         given++;
     }
@@ -100,13 +124,14 @@ static int parse_object(const cli_opts *o, steme_assertion *a, uint8_t *bytes, s
         size_t n = strlen(v) / 2;
         steme_error e;
         if (n > cap || steme_hex_decode(v, strlen(v), bytes, n, &e) != STEME_OK)
-            return cli_fail(CLI_USAGE, "assert", "--bytes: hex, at most %zu bytes", cap);
+            return cli_fail(CLI_USAGE, cmd, "--bytes: hex, at most %zu bytes", cap);
         a->object = steme_value_bytes(bytes, n);
         given++;
     }
     if (given != 1)
-        return cli_fail(CLI_USAGE, "assert",
-                        "give exactly one object: --string, --int, --float, --bool or --bytes");
+        return cli_fail(CLI_USAGE, cmd,
+                        "give exactly one value: --string, --int, --float, --bool or --bytes");
+    *out = a->object;
     return CLI_OK;
 }
 
@@ -131,7 +156,7 @@ static int run_assert(int argc, char **argv)
     a.predicate_len = strlen(predicate);
     a.confidence = 1.0;
     static uint8_t bytes[65536];
-    if ((rc = parse_object(&o, &a, bytes, sizeof bytes)) != CLI_OK ||
+    if ((rc = cli_parse_value(&o, "assert", &a.object, bytes, sizeof bytes)) != CLI_OK ||
         (rc = cli_get_double(&o, "confidence", &a.confidence, 0)) != CLI_OK)
         return rc;
     const char *src = cli_get(&o, "source");
@@ -161,6 +186,12 @@ static int run_assert(int argc, char **argv)
     steme_db *db;
     if ((rc = cli_open_db("assert", cli_get(&o, "db"), 1, &db)) != CLI_OK)
         return rc;
+    /* Charged like a server would charge it: the Meter stops a flood. */
+    if ((rc = cli_charge(db, "assert", &a.agent, STEME_QUOTA_ASSERT,
+                         steme_assertion_encoded_size(&a), cli_now_ms())) != CLI_OK) {
+        steme_db_close(db);
+        return rc;
+    }
     steme_hash h;
     int created = 0;
     rc = steme_db_put_assertion(db, &a, &h, &created);
@@ -184,5 +215,8 @@ const cli_cmd cli_cmd_assert = {
     "--db DIR --key FILE --subject S --predicate P\n"
     "       (--string TEXT | --int N | --float X | --bool true|false | --bytes HEX)\n"
     "       [--confidence C (default 1)] [--source KIND[:REF] (default agent)]\n"
-    "       [--time UNIX_MS (default now)] [--json]",
+    "       [--time UNIX_MS (default now)] [--json]\n"
+    "The assertion is charged to the agent by the Meter (10 tokens + 1 per KiB);\n"
+    "when the agent's hourly budget is spent nothing is stored and the exit code is 5.\n"
+    "Output: the content hash (--json: {\"hash\":...,\"created\":true|false}).",
     run_assert};
