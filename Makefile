@@ -35,6 +35,7 @@ bench: build
 
 demo: build
 	@scripts/demo.sh $(BUILD)
+	@scripts/demo-server.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

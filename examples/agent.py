@@ -6,7 +6,10 @@ drug's side effect, vote on each other's claims, then one reader asks every
 lens how the question resolves and reads back the audit trail of its queries.
 
     steme serve --db /tmp/demo-db --listen 127.0.0.1:8080 &
-    /usr/bin/python3 examples/agent.py --url http://127.0.0.1:8080 --agents 5
+    /usr/bin/python3 examples/agent.py --url http://127.0.0.1:8080 --agents 6
+
+(scripts/demo-server.sh does exactly this on a free port: the server half of
+`make demo`.)
 
 Standard library only, plus Debian's python3-nacl for Ed25519 (run it with
 /usr/bin/python3). Every write is signed: X-Agent-Id is the agent's public
@@ -99,30 +102,38 @@ def main():
     forum_claims = ["none", "headache", "headache", "nausea", "none"]
 
     print("== who says what about (%s, %s)" % (s, p))
-    claims = {}
-    claims[regulator.name] = regulator.assert_(s, p, "liver injury", 0.95, T0)
+    claims = {}  # agent name -> (assertion hash, claimed value)
+    claims[regulator.name] = (regulator.assert_(s, p, "liver injury", 0.95, T0), "liver injury")
     print("  %-14s says liver injury  (confidence 0.95, regulatory)" % regulator.name)
-    claims[clinic.name] = clinic.assert_(s, p, "headache", 0.8, T0 + 60000)
+    claims[clinic.name] = (clinic.assert_(s, p, "headache", 0.8, T0 + 60000), "headache")
     print("  %-14s says headache      (confidence 0.80, clinical)" % clinic.name)
     for i, a in enumerate(forum):
         value = forum_claims[i % len(forum_claims)]
         conf = 0.3 + 0.1 * (i % 4)
-        claims[a.name] = a.assert_(s, p, value, conf, T0 + 120000 + 1000 * i)
-        print("  %-14s says %-12s (confidence %.2f, forum)" % (a.name, value, conf))
+        claims[a.name] = (a.assert_(s, p, value, conf, T0 + 120000 + 1000 * i), value)
+        print("  %-14s says %-13s (confidence %.2f, forum)" % (a.name, value, conf))
 
     print("\n== votes")
     for a in forum:
-        t = a.vote(claims[clinic.name], 1.0)
+        t = a.vote(claims[clinic.name][0], 1.0)
     print("  forum users back the clinic: %d votes, weight %.2f" % (t["count"], t["weight"]))
-    t = clinic.vote(claims[regulator.name], 0.5)
-    t = regulator.vote(claims[regulator.name], 1.0)
+    t = clinic.vote(claims[regulator.name][0], 0.5)
+    t = regulator.vote(claims[regulator.name][0], 1.0)
     print("  regulator and clinic back the regulator: %d votes, weight %.2f"
           % (t["count"], t["weight"]))
     if forum:
-        t = regulator.vote(claims[forum[0].name], -1.0)
+        t = regulator.vote(claims[forum[0].name][0], -1.0)
         print("  regulator votes against %s: weight %.2f" % (forum[0].name, t["weight"]))
 
     reader = Agent(args.url, "reader", "agent", "")
+    speakers = [regulator, clinic] + forum + [reader]
+
+    def named(text):
+        # Explanations name agents by a hex prefix of their id: use their names.
+        for a in speakers:
+            text = text.replace("agent " + a.id[:8], a.name)
+        return text
+
     print("\n== how each lens resolves it (asked by %s...)" % reader.id[:12])
     for lens in ("recency", "consensus", "confidence", "vote", "authority", "skeptic"):
         r = reader.query(s, p, lens)
@@ -131,13 +142,22 @@ def main():
         else:
             verdict = "no winner (%s, conflict %.2f)" % (r.get("status"), r.get("conflict", 0))
         print("  %-10s -> %s" % (lens, verdict))
-        print("               %s" % r["explanation"])
+        print("               %s" % named(r["explanation"]))
 
-    print("\n== audit trail of %s's queries" % reader.name)
+    # Audit records name assertions by hash: show who made the claim instead.
+    said = {h: (name, v) for name, (h, v) in claims.items()}
+    print("\n== audit trail of %s's queries (GET /v1/audit?agent=...)" % reader.name)
+    print("  %-16s  %-10s  %-10s  %-28s  %s" % ("query id", "lens", "candidates", "winner",
+                                                 "confidence"))
     for rec in reader.audit()[-6:]:
-        win = rec["winner"][:12] + "..." if rec["winner"] else "none"
-        print("  %s  lens=%-10s candidates=%d winner=%s confidence=%.2f"
-              % (rec["query_id"], rec["lens"], len(rec["candidates"]), win, rec["confidence"]))
+        if rec["winner"]:
+            name, value = said.get(rec["winner"], (rec["winner"][:12] + "...", "?"))
+            win = "%s (%s)" % (value, name)
+        else:
+            win = "none"
+        print("  %-16s  %-10s  %-10d  %-28s  %.2f"
+              % (rec["query_id"][:16], rec["lens"], len(rec["candidates"]), win,
+                 rec["confidence"]))
     return 0
 
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "server/srv_int.h"
+#include "server/srv_jw.h"
 #include "steme/query.h"
 
 static int parse_lens(const char *s, steme_lens *out)
@@ -95,60 +96,160 @@ static int parse_request(srv_req *r, srv_resp *out, steme_query_request *req)
     return 1;
 }
 
-static json_t *candidate_json(const steme_query_candidate *c)
+static void value_jw(srv_jw *w, const steme_value *v)
+{
+    static const char *const types[] = {NULL, "string", "int", "float", "bool", "bytes"};
+    srv_jw_open_object(w);
+    srv_jw_key(w, "type");
+    unsigned t = (unsigned)v->type;
+    srv_jw_cstring(w, t < 6 && types[t] ? types[t] : "?");
+    srv_jw_key(w, "value");
+    switch (v->type) {
+    case STEME_VALUE_STRING: srv_jw_string(w, v->v.str.ptr, v->v.str.len); break;
+    case STEME_VALUE_INT: srv_jw_i64(w, v->v.i64); break;
+    case STEME_VALUE_FLOAT: srv_jw_real(w, v->v.f64); break;
+    case STEME_VALUE_BOOL: srv_jw_bool(w, v->v.boolean); break;
+    case STEME_VALUE_BYTES: srv_jw_hex(w, v->v.bytes.ptr, v->v.bytes.len); break;
+    default: srv_jw_null(w); break;
+    }
+    srv_jw_close_object(w);
+}
+
+static void candidate_jw(srv_jw *w, const steme_query_candidate *c)
 {
     const char *kind = steme_source_kind_name(c->source_kind);
-    return json_pack("{s:o,s:o,s:o,s:I,s:s,s:f,s:f,s:f,s:f,s:f,s:I}", "hash",
-                     srv_hex_json(c->hash.bytes, 32), "object", srv_value_to_json(&c->object),
-                     "agent", srv_hex_json(c->agent.bytes, 32), "timestamp",
-                     (json_int_t)c->timestamp, "source", kind ? kind : "?", "confidence",
-                     c->confidence, "effective_confidence", c->effective_confidence,
-                     "vote_weight", c->vote_weight, "trust", c->trust, "score", c->score,
-                     "claim", (json_int_t)c->claim);
+    srv_jw_open_object(w);
+    srv_jw_key(w, "hash");
+    srv_jw_hex(w, c->hash.bytes, 32);
+    srv_jw_key(w, "object");
+    value_jw(w, &c->object);
+    srv_jw_key(w, "agent");
+    srv_jw_hex(w, c->agent.bytes, 32);
+    srv_jw_key(w, "timestamp");
+    srv_jw_u64(w, c->timestamp);
+    srv_jw_key(w, "source");
+    srv_jw_cstring(w, kind ? kind : "?");
+    srv_jw_key(w, "confidence");
+    srv_jw_real(w, c->confidence);
+    srv_jw_key(w, "effective_confidence");
+    srv_jw_real(w, c->effective_confidence);
+    srv_jw_key(w, "vote_weight");
+    srv_jw_real(w, c->vote_weight);
+    srv_jw_key(w, "trust");
+    srv_jw_real(w, c->trust);
+    srv_jw_key(w, "score");
+    srv_jw_real(w, c->score);
+    srv_jw_key(w, "claim");
+    srv_jw_u64(w, c->claim);
+    srv_jw_close_object(w);
 }
 
-static json_t *claim_json(const steme_query_claim *c)
+static void claim_jw(srv_jw *w, const steme_query_claim *c)
 {
-    return json_pack("{s:o,s:I,s:I,s:f,s:f,s:f}", "object", srv_value_to_json(&c->object),
-                     "representative", (json_int_t)c->representative, "count",
-                     (json_int_t)c->count, "weight", c->weight, "share", c->share, "score",
-                     c->score);
+    srv_jw_open_object(w);
+    srv_jw_key(w, "object");
+    value_jw(w, &c->object);
+    srv_jw_key(w, "representative");
+    srv_jw_u64(w, c->representative);
+    srv_jw_key(w, "count");
+    srv_jw_u64(w, c->count);
+    srv_jw_key(w, "weight");
+    srv_jw_real(w, c->weight);
+    srv_jw_key(w, "share");
+    srv_jw_real(w, c->share);
+    srv_jw_key(w, "score");
+    srv_jw_real(w, c->score);
+    srv_jw_close_object(w);
 }
 
-static json_t *resolution_json(const steme_resolution *res)
+static void skeptic_jw(srv_jw *w, const steme_resolution *res)
 {
-    json_t *cands = json_array(), *claims = json_array();
-    for (size_t i = 0; cands && i < res->n_candidates; i++)
-        json_array_append_new(cands, candidate_json(&res->candidates[i]));
-    for (size_t i = 0; claims && i < res->n_claims; i++)
-        json_array_append_new(claims, claim_json(&res->claims[i]));
-    json_t *winner = res->has_winner
-                         ? json_pack("{s:o,s:o}", "hash", srv_hex_json(res->winner.bytes, 32),
-                                     "object", srv_value_to_json(&res->winner_value))
-                         : json_null();
-    const char *lens = steme_lens_name(res->lens);
-    json_t *j = json_pack("{s:o,s:s,s:I,s:I,s:o,s:f,s:s,s:o,s:o,s:b,s:I,s:I}", "query_id",
-                          srv_hex_json(res->query_id.bytes, 16), "lens", lens ? lens : "?",
-                          "timestamp", (json_int_t)res->timestamp, "duration_us",
-                          (json_int_t)res->duration_us, "winner", winner, "confidence",
-                          res->confidence, "explanation", res->explanation, "candidates",
-                          cands, "claims", claims, "truncated", (int)res->truncated,
-                          "hidden_superseded", (json_int_t)res->hidden_superseded,
-                          "hidden_by_pack", (json_int_t)res->hidden_by_pack);
-    if (!j || res->lens != STEME_LENS_SKEPTIC)
-        return j;
     const char *st = steme_skeptic_status_name(res->status);
-    json_object_set_new(j, "status", st ? json_string(st) : json_null());
-    json_object_set_new(j, "conflict", json_real(res->conflict));
-    if (res->escalation == STEME_QUERY_ESC_RAISED)
-        json_object_set_new(j, "escalation",
-                            json_pack("{s:s,s:o}", "state", "raised", "id",
-                                      srv_hex_json(res->escalation_id.bytes, 16)));
-    else if (res->escalation == STEME_QUERY_ESC_ALREADY_OPEN)
-        json_object_set_new(j, "escalation", json_pack("{s:s}", "state", "already_open"));
+    srv_jw_key(w, "status");
+    if (st)
+        srv_jw_cstring(w, st);
     else
-        json_object_set_new(j, "escalation", json_null());
-    return j;
+        srv_jw_null(w);
+    srv_jw_key(w, "conflict");
+    srv_jw_real(w, res->conflict);
+    srv_jw_key(w, "escalation");
+    if (res->escalation == STEME_QUERY_ESC_RAISED) {
+        srv_jw_open_object(w);
+        srv_jw_key(w, "state");
+        srv_jw_cstring(w, "raised");
+        srv_jw_key(w, "id");
+        srv_jw_hex(w, res->escalation_id.bytes, 16);
+        srv_jw_close_object(w);
+    } else if (res->escalation == STEME_QUERY_ESC_ALREADY_OPEN) {
+        srv_jw_open_object(w);
+        srv_jw_key(w, "state");
+        srv_jw_cstring(w, "already_open");
+        srv_jw_close_object(w);
+    } else {
+        srv_jw_null(w);
+    }
+}
+
+/* The answer's body (docs/api.md), written straight into out->text: this is
+ * the hottest answer of the server (see srv_jw.h for why not jansson). */
+static void resolution_answer(const steme_resolution *res, srv_resp *out)
+{
+    srv_jw w;
+    srv_jw_init(&w, 512 + 400 * res->n_candidates + 160 * res->n_claims);
+    const char *lens = steme_lens_name(res->lens);
+    srv_jw_open_object(&w);
+    srv_jw_key(&w, "query_id");
+    srv_jw_hex(&w, res->query_id.bytes, 16);
+    srv_jw_key(&w, "lens");
+    srv_jw_cstring(&w, lens ? lens : "?");
+    srv_jw_key(&w, "timestamp");
+    srv_jw_u64(&w, res->timestamp);
+    srv_jw_key(&w, "duration_us");
+    srv_jw_u64(&w, res->duration_us);
+    srv_jw_key(&w, "winner");
+    if (res->has_winner) {
+        srv_jw_open_object(&w);
+        srv_jw_key(&w, "hash");
+        srv_jw_hex(&w, res->winner.bytes, 32);
+        srv_jw_key(&w, "object");
+        value_jw(&w, &res->winner_value);
+        srv_jw_close_object(&w);
+    } else {
+        srv_jw_null(&w);
+    }
+    srv_jw_key(&w, "confidence");
+    srv_jw_real(&w, res->confidence);
+    srv_jw_key(&w, "explanation");
+    srv_jw_cstring(&w, res->explanation);
+    srv_jw_key(&w, "candidates");
+    srv_jw_open_array(&w);
+    for (size_t i = 0; i < res->n_candidates; i++)
+        candidate_jw(&w, &res->candidates[i]);
+    srv_jw_close_array(&w);
+    srv_jw_key(&w, "claims");
+    srv_jw_open_array(&w);
+    for (size_t i = 0; i < res->n_claims; i++)
+        claim_jw(&w, &res->claims[i]);
+    srv_jw_close_array(&w);
+    srv_jw_key(&w, "truncated");
+    srv_jw_bool(&w, res->truncated);
+    srv_jw_key(&w, "hidden_superseded");
+    srv_jw_u64(&w, res->hidden_superseded);
+    srv_jw_key(&w, "hidden_by_pack");
+    srv_jw_u64(&w, res->hidden_by_pack);
+    if (res->lens == STEME_LENS_SKEPTIC)
+        skeptic_jw(&w, res);
+    srv_jw_close_object(&w);
+    size_t len;
+    char *text = srv_jw_finish(&w, &len);
+    if (!text) {
+        srv_json(out, 500, NULL);   /* the generic out-of-memory answer */
+        return;
+    }
+    out->status = 200;
+    out->text = text;
+    out->text_len = len;
+    out->content_type = "application/json";
 }
 
 void srv_h_query(srv_req *r, srv_resp *out)
@@ -171,7 +272,7 @@ void srv_h_query(srv_req *r, srv_resp *out)
     } else {
         atomic_fetch_add(&r->s->metrics.queries, 1);
         uint64_t now = srv_now_ms();
-        srv_json(out, 200, resolution_json(&res));
+        resolution_answer(&res, out);
         srv_header(out, "X-Quota-Remaining", "%llu", (unsigned long long)res.quota_remaining);
         srv_header(out, "X-Quota-Reset", "%llu",
                    (unsigned long long)(res.quota_reset_at > now

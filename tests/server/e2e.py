@@ -481,6 +481,61 @@ def scenario_drain_restart(binary):
         shutil.rmtree(db, ignore_errors=True)
 
 
+def scenario_query_json(binary):
+    """The query answer is written by srv_jw (not jansson): values of every type, strings
+    that need escaping, and reals come back exactly as asserted."""
+    s = Server(binary).start()
+    try:
+        c = s.client()
+        objs = ['line\n"quoted" \\ caf\u00e9 \u2603 \U0001f600 \x01', 0.1, -7, 2.5e-12, True,
+                {"type": "bytes", "value": "00ff10"}, 1e300, 0.30000000000000004]
+        confs = [0.95, 0.1, 1.0, 0.0, 0.333, 0.7, 0.5, 0.12345678901234]
+        for i, (o, conf) in enumerate(zip(objs, confs)):
+            k = key(40 + i)
+            st, b, _ = c.post("/v1/assertions", assertion(k, "jw", "p", o, conf,
+                                                          ts=1700000000000 + i), k)
+            check(st == 201, "assert for query_json", st, b)
+        for lens in ("recency", "consensus", "confidence", "vote", "authority", "skeptic"):
+            q = query(c, key(40), "jw", "p", lens)
+            check(len(q["candidates"]) == len(objs), "query_json candidates", lens, q)
+            got = {}
+            for cand in q["candidates"]:
+                got[cand["timestamp"] - 1700000000000] = cand
+                for f in ("score", "effective_confidence", "vote_weight", "trust"):
+                    check(isinstance(cand[f], float), "real member", f, cand)
+            for i, (o, conf) in enumerate(zip(objs, confs)):
+                cand = got[i]
+                check(cand["confidence"] == conf, "confidence round trip", conf, cand)
+                want = o["value"] if isinstance(o, dict) else o
+                check(cand["object"]["value"] == want and
+                      type(cand["object"]["value"]) is type(want), "object round trip", o, cand)
+            check(isinstance(q["confidence"], float) and q["truncated"] is False,
+                  "query_json scalars", q)
+            if lens == "skeptic":
+                check(q["status"] in ("agreed", "contested", "unanimous"), "skeptic status", q)
+    finally:
+        s.kill()
+
+
+def scenario_example_agent(binary):
+    """examples/agent.py (the demo's client) runs against a real server."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    s = Server(binary).start()
+    try:
+        out = subprocess.run([sys.executable, os.path.join(root, "examples", "agent.py"),
+                              "--url", "http://127.0.0.1:%d" % s.port, "--agents", "6"],
+                             capture_output=True, timeout=TIMEOUT)
+        text = out.stdout.decode()
+        check(out.returncode == 0, "agent.py exit status", out.returncode, out.stderr.decode())
+        for lens in ("recency", "consensus", "confidence", "vote", "authority", "skeptic"):
+            check(("  %-10s -> " % lens) in text, "agent.py lens line", lens, text)
+        trail = text.split("== audit trail")[1].strip().splitlines()
+        check(len(trail) == 1 + 1 + 6, "agent.py audit trail rows", text)
+        s.stop()
+    finally:
+        s.kill()
+
+
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items()
              if name.startswith("scenario_")}
 

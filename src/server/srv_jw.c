@@ -1,0 +1,326 @@
+/*
+ * srv_jw.c - the streaming JSON writer of `steme serve` (srv_jw.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv_jw.h"
+
+void srv_jw_init(srv_jw *w, size_t cap)
+{
+    memset(w, 0, sizeof *w);
+    w->first[0] = 1;
+    w->cap = cap < 64 ? 64 : cap;
+    w->buf = malloc(w->cap);
+    if (!w->buf)
+        w->oom = 1;
+}
+
+char *srv_jw_finish(srv_jw *w, size_t *len)
+{
+    if (!w->oom && w->len < w->cap) {
+        w->buf[w->len] = 0;
+        *len = w->len;
+        return w->buf;
+    }
+    free(w->buf);
+    w->buf = NULL;
+    *len = 0;
+    return NULL;
+}
+
+/* Room for n more bytes plus the final NUL. */
+static int reserve(srv_jw *w, size_t n)
+{
+    if (w->oom)
+        return 0;
+    if (w->len + n < w->cap)
+        return 1;
+    size_t cap = w->cap;
+    while (w->len + n >= cap) {
+        if (cap > SIZE_MAX / 2) {
+            w->oom = 1;
+            return 0;
+        }
+        cap *= 2;
+    }
+    char *b = realloc(w->buf, cap);
+    if (!b) {
+        w->oom = 1;
+        return 0;
+    }
+    w->buf = b;
+    w->cap = cap;
+    return 1;
+}
+
+static void put(srv_jw *w, const char *s, size_t n)
+{
+    if (!reserve(w, n))
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static void put_char(srv_jw *w, char c)
+{
+    if (reserve(w, 1))
+        w->buf[w->len++] = c;
+}
+
+/* Before a value or a key: the comma, unless first at its level or the
+ * value of a key just written. */
+static void sep(srv_jw *w)
+{
+    if (w->after_key) {
+        w->after_key = 0;
+        return;
+    }
+    if (!w->first[w->depth])
+        put_char(w, ',');
+    w->first[w->depth] = 0;
+}
+
+static void open_level(srv_jw *w, char c)
+{
+    sep(w);
+    put_char(w, c);
+    if (w->depth + 1 >= SRV_JW_DEPTH) {
+        w->oom = 1;   /* deeper than any answer of ours: a bug, fail closed */
+        return;
+    }
+    w->first[++w->depth] = 1;
+}
+
+static void close_level(srv_jw *w, char c)
+{
+    if (w->depth > 0)
+        w->depth--;
+    put_char(w, c);
+}
+
+void srv_jw_open_object(srv_jw *w) { open_level(w, '{'); }
+void srv_jw_close_object(srv_jw *w) { close_level(w, '}'); }
+void srv_jw_open_array(srv_jw *w) { open_level(w, '['); }
+void srv_jw_close_array(srv_jw *w) { close_level(w, ']'); }
+
+void srv_jw_key(srv_jw *w, const char *key)
+{
+    sep(w);
+    put_char(w, '"');
+    put(w, key, strlen(key));
+    put(w, "\":", 2);
+    w->after_key = 1;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0x3fu >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+void srv_jw_string(srv_jw *w, const char *s, size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    sep(w);
+    if (!reserve(w, n + 2))
+        return;
+    w->buf[w->len++] = '"';
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;   /* copy plain bytes in one go */
+        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+            run++;
+        put(w, s + i, run - i);
+        i = run;
+        if (i == n)
+            break;
+        unsigned c = p[i];
+        if (c >= 0x80) {
+            size_t l = utf8_len(p + i, n - i);
+            if (l) {
+                put(w, s + i, l);
+                i += l;
+            } else {
+                put(w, "\\ufffd", 6);
+                i++;
+            }
+            continue;
+        }
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hexd[c >> 4];
+            esc[5] = hexd[c & 15];
+            el = 6;
+        }
+        put(w, esc, el);
+        i++;
+    }
+    put_char(w, '"');
+}
+
+void srv_jw_cstring(srv_jw *w, const char *s)
+{
+    srv_jw_string(w, s, strlen(s));
+}
+
+void srv_jw_hex(srv_jw *w, const uint8_t *p, size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    sep(w);
+    if (!reserve(w, 2 * n + 2))
+        return;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        *o++ = hexd[p[i] >> 4];
+        *o++ = hexd[p[i] & 15];
+    }
+    *o++ = '"';
+    w->len += 2 * n + 2;
+}
+
+/* Decimal digits of v at the end of a 20-byte buffer; returns the start. */
+static char *u64_digits(uint64_t v, char *end)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+void srv_jw_u64(srv_jw *w, uint64_t v)
+{
+    char b[24];
+    char *p = u64_digits(v, b + sizeof b);
+    sep(w);
+    put(w, p, (size_t)(b + sizeof b - p));
+}
+
+void srv_jw_i64(srv_jw *w, int64_t v)
+{
+    char b[24];
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = u64_digits(m, b + sizeof b);
+    if (v < 0)
+        *--p = '-';
+    sep(w);
+    put(w, p, (size_t)(b + sizeof b - p));
+}
+
+size_t srv_jw_format_real(double v, char *out)
+{
+    static const double pow10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(v);
+    /* Fast path: a = r / 10^d exactly as strtod would read "r with d
+     * decimals" back: r and 10^d are exact doubles (r < 2^53, d <= 9) and
+     * IEEE division rounds correctly, so r / 10^d == a proves that the
+     * decimal text reads back as a. The smallest such d is the shortest
+     * text of this form. */
+    if (a < 1e9) {
+        for (int d = 0; d <= 9; d++) {
+            double r = nearbyint(a * pow10[d]);
+            if (r >= 9007199254740992.0)
+                break;
+            if (r / pow10[d] != a)
+                continue;
+            char b[32];
+            char *end = b + sizeof b;
+            char *p = u64_digits((uint64_t)r, end);
+            while (end - p <= d)   /* leading zeros: 0.05 */
+                *--p = '0';
+            size_t n = 0;
+            if (signbit(v))
+                out[n++] = '-';
+            size_t ilen = (size_t)(end - p) - (size_t)d;
+            memcpy(out + n, p, ilen);
+            n += ilen;
+            out[n++] = '.';
+            if (d == 0) {
+                out[n++] = '0';
+            } else {
+                memcpy(out + n, p + ilen, (size_t)d);
+                n += (size_t)d;
+            }
+            out[n] = 0;
+            return n;
+        }
+    }
+    int n = snprintf(out, 32, "%.17g", v);
+    if (n < 0)
+        n = 0;
+    if (!strpbrk(out, ".eE") && n < 30) {   /* stays a real when read back */
+        memcpy(out + n, ".0", 3);
+        n += 2;
+    }
+    return (size_t)n;
+}
+
+void srv_jw_real(srv_jw *w, double v)
+{
+    if (!isfinite(v)) {
+        srv_jw_null(w);
+        return;
+    }
+    char b[40];
+    size_t n = srv_jw_format_real(v, b);
+    sep(w);
+    put(w, b, n);
+}
+
+void srv_jw_bool(srv_jw *w, int v)
+{
+    sep(w);
+    if (v)
+        put(w, "true", 4);
+    else
+        put(w, "false", 5);
+}
+
+void srv_jw_null(srv_jw *w)
+{
+    sep(w);
+    put(w, "null", 4);
+}
