@@ -141,6 +141,29 @@ typedef void (*steme_damage_fn)(void *ctx, const steme_hash *hash, int status, c
 int steme_db_verify(steme_db *db, uint64_t *checked, uint64_t *damaged, steme_damage_fn fn,
                     void *ctx);
 
+/* ------------------------------------------------------------ inventory */
+
+typedef int (*steme_hash_fn)(void *ctx, const steme_hash *hash);
+
+/*
+ * Visit the hash of every stored assertion, in key order (one ordered scan
+ * of the hash -> subject locators, in pages). fn returns non-zero to stop.
+ * fn may call back into db (it runs between pages, never inside a scan).
+ * Returns STEME_OK, STEME_E_CORRUPT (a malformed locator key), an engine
+ * error.
+ */
+int steme_db_scan_assertions(steme_db *db, steme_hash_fn fn, void *ctx);
+
+typedef struct steme_db_stats {
+    steme_kv_engine engine;      /* the KV engine (STEME_KV_PG for a URL) */
+    int has_log;                 /* 0 in pg mode: no local WAL */
+    uint64_t log_end;            /* offset past the last durable log record */
+    struct steme_wal_stats log;  /* the WAL's counters since open (zero without a log) */
+} steme_db_stats;
+
+/* Fill *out. Returns STEME_OK or STEME_E_INVALID (NULL). Thread-safe. */
+int steme_db_get_stats(steme_db *db, steme_db_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

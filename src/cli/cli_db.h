@@ -34,18 +34,6 @@ int cli_resolve_pack(steme_db *db, const char *s, steme_id16 *id);
 int cli_charge(steme_db *db, const char *cmd, const steme_agent_id *agent, steme_quota_op op,
                size_t payload_bytes, uint64_t now);
 
-/*
- * Every stored assertion's hash, in key order (cli_scan.c). fn returns
- * non-zero to stop. Returns a steme status.
- * STOPGAP: steme/db.h has no public way to enumerate assertions or read the
- * log's end yet; cli_scan.c walks the hash locators itself until the store
- * offers steme_db_scan_assertions() / steme_db_stats().
- */
-typedef int (*cli_hash_fn)(void *ctx, const steme_hash *h);
-int cli_scan_assertions(steme_db *db, cli_hash_fn fn, void *ctx);
-/* End offset of the database's write-ahead log (bytes). */
-uint64_t cli_db_wal_end(steme_db *db);
-
 extern const struct cli_cmd cli_cmd_init;
 extern const struct cli_cmd cli_cmd_assert;
 extern const struct cli_cmd cli_cmd_get;

@@ -74,7 +74,7 @@ static int run_export(int argc, char **argv)
      * assertion already stored. */
     int s = STEME_OK;
     for (c.votes = 0; c.votes < 2 && s == STEME_OK; c.votes++) {
-        s = cli_scan_assertions(db, export_one, &c);
+        s = steme_db_scan_assertions(db, export_one, &c);
         if (s == STEME_OK)
             s = c.status;
     }

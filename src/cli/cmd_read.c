@@ -188,7 +188,7 @@ static int run_verify(int argc, char **argv)
     uint64_t checked = 0, damaged = 0;
     int s = steme_db_verify(db, &checked, &damaged, report, &c);
     if (s == STEME_OK || s == STEME_E_CORRUPT) {
-        int s2 = cli_scan_assertions(db, check_votes, &c);
+        int s2 = steme_db_scan_assertions(db, check_votes, &c);
         if (s2 == STEME_OK)
             s2 = c.status;
         if (s2 != STEME_OK && s2 != STEME_E_CORRUPT)

@@ -75,7 +75,7 @@ static int gather(stats *s)
     steme_escalation_cursor ec1, ec2;
     memset(&tc, 0, sizeof tc), memset(&pc, 0, sizeof pc);
     memset(&ec1, 0, sizeof ec1), memset(&ec2, 0, sizeof ec2);
-    int rc = cli_scan_assertions(s->db, per_assertion, s);
+    int rc = steme_db_scan_assertions(s->db, per_assertion, s);
     if (rc == STEME_OK)
         rc = s->status;
     if (rc == STEME_OK)
@@ -107,7 +107,9 @@ static int run_stats(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.db = db;
     int st = gather(&s);
-    uint64_t wal_end = cli_db_wal_end(db);
+    steme_db_stats dbs;
+    steme_db_get_stats(db, &dbs);
+    uint64_t wal_end = dbs.log_end;
     if (st != STEME_OK) {
         rc = cli_db_fail(db, "stats", st);
         steme_db_close(db);

@@ -1,16 +1,10 @@
 /*
- * cli_scan.c - STOPGAP: enumerate every stored assertion and read the log's
- * end, which steme/db.h does not offer yet (export, verify and stats need
- * both). It walks the hash -> subject locators (\0HS:{hash}) in pages,
- * exactly as steme_db_verify does, through the database's own KV handle and
- * the public key codec. This is the one CLI file that reaches past the
- * store's public API; once db.h has steme_db_scan_assertions() and
- * steme_db_stats(), these two functions become calls to them.
+ * db_scan.c - a database's inventory: every stored assertion's hash (one
+ * ordered scan of the \0HS: locators, in pages, so the caller's function
+ * runs outside the engine's scan and may use the database), and counters.
  */
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/cli_db.h"
 #include "steme/keys.h"
 #include "store/db_int.h"
 
@@ -39,8 +33,12 @@ static int collect(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v,
     return p->n == SCAN_PAGE;
 }
 
-int cli_scan_assertions(steme_db *db, cli_hash_fn fn, void *ctx)
+int steme_db_scan_assertions(steme_db *db, steme_hash_fn fn, void *ctx)
 {
+    if (!db)
+        return STEME_E_INVALID;
+    if (!fn)
+        return db_fail(db, STEME_E_INVALID, "scan assertions: NULL function");
     steme_key k;
     memset(&k, 0, sizeof k);
     k.family = STEME_FAM_HASH_SUBJECT;
@@ -48,19 +46,19 @@ int cli_scan_assertions(steme_db *db, cli_hash_fn fn, void *ctx)
     size_t plen;
     int rc = steme_key_encode_prefix(&k, 0, prefix, sizeof prefix, &plen, NULL);
     if (rc != STEME_OK)
-        return rc;
-    static scan_page pg; /* the CLI is single-threaded; 8 KiB off the stack */
+        return db_fail(db, rc, "scan assertions: prefix");
+    scan_page pg; /* ~9 KiB on the stack: fine for every caller we have */
     uint8_t after[64];
     size_t alen = 0;
     for (int started = 0;; started = 1) {
         pg.n = 0;
         pg.bad = 0;
-        rc = steme_kv_scan(db_kv(db), prefix, plen, started ? after : NULL, alen, SCAN_PAGE, 0,
+        rc = steme_kv_scan(db->db_kv, prefix, plen, started ? after : NULL, alen, SCAN_PAGE, 0,
                            collect, &pg, NULL);
         if (rc != STEME_OK)
-            return db_fail(db, rc, "scan: %s", steme_kv_errmsg(db_kv(db)));
+            return db_fail(db, rc, "scan assertions: %s", steme_kv_errmsg(db->db_kv));
         if (pg.bad)
-            return db_fail(db, STEME_E_CORRUPT, "scan: malformed hash locator key");
+            return db_fail(db, STEME_E_CORRUPT, "scan assertions: malformed hash locator key");
         for (size_t i = 0; i < pg.n; i++)
             if (fn(ctx, &pg.hash[i]) != 0)
                 return STEME_OK;
@@ -71,7 +69,16 @@ int cli_scan_assertions(steme_db *db, cli_hash_fn fn, void *ctx)
     }
 }
 
-uint64_t cli_db_wal_end(steme_db *db)
+int steme_db_get_stats(steme_db *db, steme_db_stats *out)
 {
-    return steme_wal_end_offset(db->db_wal);
+    if (!db || !out)
+        return STEME_E_INVALID;
+    memset(out, 0, sizeof *out);
+    out->engine = steme_kv_engine_of(db->db_kv);
+    out->has_log = db->db_wal != NULL;
+    if (db->db_wal) {
+        out->log_end = steme_wal_end_offset(db->db_wal);
+        steme_wal_stats(db->db_wal, &out->log);
+    }
+    return STEME_OK;
 }
