@@ -17,7 +17,11 @@
  *           target("popcnt"), the per-function form of -mpopcnt)
  *   faiss   IndexBinaryFlat via python3-faiss (bench/peers/faiss_visual.py)
  * Cases: radius2, radius4, radius8 (every entry within r), knn10.
- * Each (system, case) is the best of 3 passes over the 200 queries.
+ * Each (system, case) is the best of 3 passes over the 200 queries; the
+ * passes of the index systems are interleaved (pass 1 of every system, then
+ * pass 2, ...), so that load from other processes spreads over all of them,
+ * and each timed block follows 10 untimed queries of the same system and
+ * case (the previous block may have evicted its arrays from the cache).
  * Output: JSON lines {"bench":"visual","system":S,"set":X,"case":C,"qps":Q},
  * then build and snapshot timings. Every system's hit total is printed on
  * stderr and checked against the scalar loop's (the run fails on a mismatch).
@@ -25,6 +29,9 @@
  * Environment: STEME_BENCH_QUICK=1 runs the 70k set only;
  * STEME_BENCH_SYSTEMS="steme scan" runs only the index systems named (the
  * scalar loop always runs: it is the reference for the hit checks);
+ * STEME_BENCH_SETS="1M" / STEME_BENCH_CASES="radius4 knn10" run only the sets
+ * and cases named (the scalar loop runs for the cases selected);
+ * STEME_BENCH_NO_FAISS=1 skips the faiss peer;
  * STEME_FASHION_DIR overrides /usr/share/datasets/fashion-mnist.
  */
 #include <stdio.h>
@@ -44,6 +51,8 @@
 /* Each batch of 200 queries runs PASSES times and the fastest pass counts:
  * the machines are shared, and a slow pass measures the neighbours. */
 #define PASSES 3
+/* Queries run untimed before each timed block of an index system. */
+#define WARMUP 10
 
 static double now(void)
 {
@@ -162,6 +171,18 @@ static void scalar_knn(const uint64_t *codes, const steme_hash *ids, size_t n, u
 static const char *case_names[] = {"radius2", "radius4", "radius8", "knn10"};
 static const unsigned case_radius[] = {2, 4, 8, 0};
 
+static int case_wanted(int c)
+{
+    const char *only = getenv("STEME_BENCH_CASES");
+    return !only || strstr(only, case_names[c]) != NULL;
+}
+
+static int set_wanted(const char *set)
+{
+    const char *only = getenv("STEME_BENCH_SETS");
+    return !only || strstr(only, set) != NULL;
+}
+
 static void emit(const char *sys, const char *set, const char *c, double qps)
 {
     printf("{\"bench\":\"visual\",\"system\":\"%s\",\"set\":\"%s\",\"case\":\"%s\",\"qps\":%.1f}\n",
@@ -249,6 +270,8 @@ static int run_set(const char *set, const uint64_t *codes, const steme_hash *ids
     uint64_t ref[4];
     scalar_out so = {0};
     for (int c = 0; c < 4; c++) {
+        if (!case_wanted(c))
+            continue;
         uint64_t check = 0;
         double best = 1e30;
         for (int pass = 0; pass < PASSES; pass++) {
@@ -275,39 +298,61 @@ static int run_set(const char *set, const uint64_t *codes, const steme_hash *ids
     steme_visual_hits h;
     steme_visual_hits_init(&h);
     const char *only = getenv("STEME_BENCH_SYSTEMS");
-    for (size_t s = 0; s < sizeof systems / sizeof *systems; s++) {
+    enum { NSYS = sizeof systems / sizeof *systems };
+    double best[NSYS][4];
+    uint64_t check[NSYS][4], used[NSYS][4][4], examined[NSYS][4];
+    for (size_t s = 0; s < NSYS; s++)
+        for (int c = 0; c < 4; c++)
+            best[s][c] = 1e30;
+    /* Passes outermost: each (system, case) gets its best of PASSES passes
+     * taken at different moments, so a burst of load on the shared machine
+     * does not land on one system only. */
+    for (int pass = 0; pass < PASSES; pass++) {
+        for (size_t s = 0; s < NSYS; s++) {
+            if (only && !strstr(only, systems[s].name))
+                continue;
+            for (int c = 0; c < 4; c++) {
+                if (!case_wanted(c))
+                    continue;
+                check[s][c] = examined[s][c] = 0;
+                memset(used[s][c], 0, sizeof used[s][c]);
+                /* Untimed warm-up: the previous block (another system or
+                 * case) may have evicted this one's arrays from the cache. */
+                for (int i = 0; i < WARMUP; i++)
+                    (void)(c == 3 ? steme_visual_knn(v, queries[i], 10, systems[s].st, &h)
+                                  : steme_visual_radius(v, queries[i], case_radius[c],
+                                                        systems[s].st, &h));
+                double t = now();
+                for (int i = 0; i < NQUERIES; i++) {
+                    int rc = c == 3 ? steme_visual_knn(v, queries[i], 10, systems[s].st, &h)
+                                    : steme_visual_radius(v, queries[i], case_radius[c],
+                                                          systems[s].st, &h);
+                    if (rc != STEME_OK) {
+                        fprintf(stderr, "visual: query failed: %s\n", steme_visual_errmsg(v));
+                        return 1;
+                    }
+                    check[s][c] += hits_check(h.hits, h.count, c == 3);
+                    used[s][c][h.strategy & 3]++;
+                    examined[s][c] += h.examined;
+                }
+                t = now() - t;
+                best[s][c] = t < best[s][c] ? t : best[s][c];
+            }
+        }
+    }
+    for (size_t s = 0; s < NSYS; s++) {
         if (only && !strstr(only, systems[s].name))
             continue;
         for (int c = 0; c < 4; c++) {
-            uint64_t check = 0, used[4] = {0}, examined = 0;
-            double best = 1e30;
-            for (int pass = 0; pass < PASSES; pass++) {
-            check = 0;
-            memset(used, 0, sizeof used);
-            examined = 0;
-            double t = now();
-            for (int i = 0; i < NQUERIES; i++) {
-                int rc = c == 3 ? steme_visual_knn(v, queries[i], 10, systems[s].st, &h)
-                                : steme_visual_radius(v, queries[i], case_radius[c],
-                                                      systems[s].st, &h);
-                if (rc != STEME_OK) {
-                    fprintf(stderr, "visual: query failed: %s\n", steme_visual_errmsg(v));
-                    return 1;
-                }
-                check += hits_check(h.hits, h.count, c == 3);
-                used[h.strategy & 3]++;
-                examined += h.examined;
-            }
-            t = now() - t;
-            best = t < best ? t : best;
-            }
-            emit(systems[s].name, set, case_names[c], NQUERIES / best);
+            if (!case_wanted(c))
+                continue;
+            emit(systems[s].name, set, case_names[c], NQUERIES / best[s][c]);
             fprintf(stderr, "%s %s %s check %llu examined/q %llu (scan %llu, mih %llu, bk %llu)%s\n",
-                    systems[s].name, set, case_names[c], (unsigned long long)check,
-                    (unsigned long long)(examined / NQUERIES),
-                    (unsigned long long)used[1], (unsigned long long)used[2],
-                    (unsigned long long)used[3], check == ref[c] ? "" : "  MISMATCH");
-            bad |= check != ref[c];
+                    systems[s].name, set, case_names[c], (unsigned long long)check[s][c],
+                    (unsigned long long)(examined[s][c] / NQUERIES),
+                    (unsigned long long)used[s][c][1], (unsigned long long)used[s][c][2],
+                    (unsigned long long)used[s][c][3], check[s][c] == ref[c] ? "" : "  MISMATCH");
+            bad |= check[s][c] != ref[c];
         }
     }
     steme_visual_hits_free(&h);
@@ -319,7 +364,7 @@ static int run_set(const char *set, const uint64_t *codes, const steme_hash *ids
 static void run_faiss(const char *set, const uint64_t *codes, size_t n, const uint64_t *queries)
 {
     char dir[] = "/tmp/steme-visual-XXXXXX";
-    if (!mkdtemp(dir))
+    if (getenv("STEME_BENCH_NO_FAISS") || !mkdtemp(dir))
         return;
     char cpath[64], qpath[64], cmd[1024];
     snprintf(cpath, sizeof cpath, "%s/codes", dir);
@@ -374,9 +419,12 @@ int main(void)
         return 1;
     for (size_t i = 0; i < nbig; i++)
         make_id(i, &ids[i]);
-    int bad = run_set("70k", base, ids, nb, queries);
-    run_faiss("70k", base, nb, queries);
-    if (!quick) {
+    int bad = 0;
+    if (set_wanted("70k")) {
+        bad |= run_set("70k", base, ids, nb, queries);
+        run_faiss("70k", base, nb, queries);
+    }
+    if (!quick && set_wanted("1M")) {
         for (size_t i = 0; i < nbig; i++) {
             uint64_t c = base[i % nb];
             for (unsigned b = 0; b < 64; b++)

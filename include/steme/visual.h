@@ -25,10 +25,11 @@
  * one with the smallest estimated cost:
  *   - a packed array of all hashes, scanned with the widest popcount kernel
  *     the CPU has (AVX-512 VPOPCNTDQ, AVX2 nibble table, popcnt, portable);
- *   - multi-index hashing (Norouzi et al.): 4 tables keyed by 16-bit
+ *   - multi-index hashing (Norouzi et al.): 5 tables keyed by 13-bit
  *     substrings; by pigeonhole an entry within r of the query matches it
- *     within floor(r/4) bits on some substring, so probing those buckets and
- *     verifying finds every hit; its cost is known exactly before it runs;
+ *     within s bits on one of any p tables with p(s + 1) > r (at r <= 4:
+ *     exactly, on one of the five), so probing those buckets and verifying
+ *     finds every hit; its cost is known exactly before it runs;
  *   - a BK-tree (the structure of the original system), used when multi-index
  *     hashing is disabled, with a visit budget so that it never costs much
  *     more than the scan (it falls back to the scan when the budget runs out).
@@ -123,7 +124,7 @@ void steme_visual_hits_free(steme_visual_hits *h);
 /* Options of an in-memory index. Initialise with steme_visual_options_init. */
 typedef struct steme_visual_options {
     /* 1 (default): keep multi-index hashing tables (about 48 bytes per entry
-     * more); 0: scan and BK-tree only. */
+     * more, plus 9 MB of directories); 0: scan and BK-tree only. */
     int enable_mih;
 } steme_visual_options;
 
@@ -153,8 +154,10 @@ int steme_visual_insert(steme_visual *v, uint64_t phash, const steme_hash *id);
 
 /*
  * Add n entries (phashes[i], ids[i]) in one call, rebuilding the hashing
- * tables once at the end: the way to load many entries. Pairs already
- * present are skipped. *inserted (optional) receives the number added.
+ * tables once at the end: the way to load many entries (into an empty
+ * index the BK-tree is built in bulk, ~10x faster than n inserts). Pairs
+ * already present, or repeated in the batch, are skipped. *inserted
+ * (optional) receives the number added.
  * Returns STEME_OK; STEME_E_INVALID (NULL arrays with n > 0); STEME_E_FULL /
  * STEME_E_NOMEM (the entries before the failing one stay inserted and are
  * counted in *inserted). Thread-safe.

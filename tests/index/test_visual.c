@@ -176,21 +176,26 @@ static void kernels_agree_with_portable(void **state)
     assert_true(tested >= 1);
 }
 
-static void chunk_distances(void **state)
+/* The substrings partition the 64 bits; probe counts are binomials. */
+static void substrings_and_probes(void **state)
 {
     (void)state;
-    tu_rng rng;
-    tu_rng_seed(&rng, tu_seed(12));
-    for (int i = 0; i < 10000; i++) {
-        uint64_t x = tu_rng_next(&rng) & tu_rng_next(&rng);
-        uint32_t cd = mih_chunk_dists(x);
-        for (unsigned t = 0; t < MIH_TABLES; t++)
-            assert_int_equal((cd >> (8 * t)) & 0xff,
-                             (unsigned)__builtin_popcountll(mih_key(x, t)));
+    uint64_t all = 0;
+    unsigned bits = 0;
+    for (unsigned t = 0; t < MIH_TABLES; t++) {
+        assert_int_equal(all & mih_mask(t), 0);
+        all |= mih_mask(t);
+        bits += mih_bits(t);
+        assert_int_equal(mih_key(mih_mask(t), t), (1u << mih_bits(t)) - 1u);
     }
-    assert_int_equal(mih_probes_at_level(0), 1);
-    assert_int_equal(mih_probes_at_level(2), 120);
-    assert_int_equal(mih_probes_at_level(16), 1);
+    assert_true(all == UINT64_MAX);
+    assert_int_equal(bits, 64);
+    assert_int_equal(mih_probes_at_level(0, 0), 1);
+    assert_int_equal(mih_probes_at_level(0, 1), 13);
+    assert_int_equal(mih_probes_at_level(0, 2), 78);
+    assert_int_equal(mih_probes_at_level(0, 13), 1);
+    assert_int_equal(mih_probes_at_level(4, 12), 1);
+    assert_int_equal(mih_probes_at_level(4, 13), 0);
 }
 
 /* ---- queries vs brute force --------------------------------------------- */
@@ -324,6 +329,58 @@ static void random_ops_match_model(void **state)
     steme_visual_destroy(v);
 }
 
+/*
+ * A batch into an empty index is loaded in bulk (one BK-tree build): pairs
+ * repeated inside the batch count once, many ids on one hash all stay
+ * reachable, and every structure agrees with the model afterwards,
+ * including after a later incremental insert and remove.
+ */
+static void bulk_load_with_repeats(void **state)
+{
+    (void)state;
+    tu_rng rng;
+    tu_rng_seed(&rng, tu_seed(40));
+    size_t n = 6000;
+    uint64_t *codes = malloc(n * sizeof *codes);
+    steme_hash *ids = malloc(n * sizeof *ids);
+    assert_true(codes && ids);
+    model m = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && tu_rng_below(&rng, 8) == 0) {
+            size_t j = tu_rng_below(&rng, i); /* the same pair again */
+            codes[i] = codes[j];
+            ids[i] = ids[j];
+        } else {
+            codes[i] = i % 50 == 0 ? 42 : flip_bits(&rng, 0x0123456789abcdefull, 10);
+            make_id(&rng, &ids[i]);
+        }
+        if (!model_find(&m, codes[i], &ids[i]))
+            model_add(&m, codes[i], &ids[i]);
+    }
+    steme_visual *v;
+    assert_int_equal(steme_visual_create(NULL, &v, NULL), STEME_OK);
+    size_t inserted = 0;
+    assert_int_equal(steme_visual_insert_batch(v, codes, ids, n, &inserted), STEME_OK);
+    assert_int_equal(inserted, model_live(&m));
+    assert_int_equal(steme_visual_count(v), model_live(&m));
+    for (size_t i = 0; i < n; i += 97) {
+        assert_int_equal(steme_visual_contains(v, codes[i], &ids[i]), 1);
+        assert_int_equal(steme_visual_insert(v, codes[i], &ids[i]), STEME_E_EXISTS);
+    }
+    run_queries(v, &m, &rng, 15);
+    steme_hash fresh;
+    make_id(&rng, &fresh);
+    assert_int_equal(steme_visual_insert(v, 42, &fresh), STEME_OK);
+    model_add(&m, 42, &fresh);
+    assert_int_equal(steme_visual_remove(v, codes[0], &ids[0]), STEME_OK);
+    model_find(&m, codes[0], &ids[0])->alive = 0;
+    run_queries(v, &m, &rng, 10);
+    free(m.e);
+    free(codes);
+    free(ids);
+    steme_visual_destroy(v);
+}
+
 /* ---- edge cases and bad input -------------------------------------------- */
 
 static void empty_and_bad_input(void **state)
@@ -423,11 +480,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kernels_agree_with_portable),
-        cmocka_unit_test(chunk_distances),
+        cmocka_unit_test(substrings_and_probes),
         cmocka_unit_test(random_hashes_match),
         cmocka_unit_test(clustered_hashes_match),
         cmocka_unit_test(without_tables_match),
         cmocka_unit_test(random_ops_match_model),
+        cmocka_unit_test(bulk_load_with_repeats),
         cmocka_unit_test(empty_and_bad_input),
         cmocka_unit_test(dhash_values_and_bad_input),
     };

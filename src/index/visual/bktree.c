@@ -13,6 +13,9 @@
 #include "core/cpu.h"
 #include "index/visual/hamming.h"
 
+/* Edge labels of 64-bit hashes: distances 1..64. */
+#define BK_LABELS 64u
+
 void bk_init(bk_tree *t)
 {
     t->bt_nodes = NULL;
@@ -111,6 +114,91 @@ int bk_find_or_add(bk_tree *t, uint64_t code, uint32_t *node, int *added)
         *added = 1;
         return 0;
     }
+}
+
+/* A range perm[begin, end) of codes to place below `node` (which holds
+ * perm[begin]'s code). */
+typedef struct bk_task {
+    uint32_t tk_begin;
+    uint32_t tk_end;
+    uint32_t tk_node;
+} bk_task;
+
+int bk_build(bk_tree *t, const uint64_t *codes, size_t n, uint32_t *node_of)
+{
+    if (n == 0)
+        return 0;
+    if (n >= UINT32_MAX / 2 || t->bt_n != 0)
+        return -1;
+    uint32_t *perm = malloc(n * sizeof *perm);
+    uint32_t *tmp = malloc(n * sizeof *tmp);
+    uint8_t *dist = malloc(n);
+    bk_task *stack = malloc(n * sizeof *stack);
+    bk_node *nodes = realloc(t->bt_nodes, n * sizeof *nodes);
+    if (!perm || !tmp || !dist || !stack || !nodes) {
+        free(perm);
+        free(tmp);
+        free(dist);
+        free(stack);
+        free(nodes ? nodes : t->bt_nodes); /* realloc failed: the old block */
+        bk_init(t);
+        return -1;
+    }
+    t->bt_nodes = nodes;
+    t->bt_cap = (uint32_t)n;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    node_of[0] = bk_new_node(t, codes[0], 0);
+    size_t top = 0;
+    stack[top++] = (bk_task){0, (uint32_t)n, node_of[0]};
+    while (top > 0) {
+        bk_task tk = stack[--top];
+        uint64_t c = t->bt_nodes[tk.tk_node].bn_code;
+        uint32_t cnt[BK_LABELS + 1] = {0};
+        for (uint32_t i = tk.tk_begin + 1; i < tk.tk_end; i++) {
+            unsigned d = vh_popcount64(codes[perm[i]] ^ c);
+            dist[i] = (uint8_t)d;
+            cnt[d]++;
+            if (d == 0)
+                node_of[perm[i]] = tk.tk_node;
+        }
+        /* Stable counting sort of the rest by distance (labels 1..64) into
+         * perm[begin + 1, ...); equal codes (distance 0) are done. */
+        uint32_t start[BK_LABELS + 1], at = tk.tk_begin + 1;
+        for (unsigned d = 1; d <= BK_LABELS; d++) {
+            start[d] = at;
+            at += cnt[d];
+        }
+        uint32_t end = at;
+        for (uint32_t i = tk.tk_begin + 1; i < tk.tk_end; i++)
+            if (dist[i] != 0)
+                tmp[start[dist[i]]++] = perm[i];
+        for (uint32_t i = tk.tk_begin + 1; i < end; i++)
+            perm[i] = tmp[i];
+        /* Children in increasing label order: the first code of each run
+         * becomes the child, the rest of the run goes below it. */
+        uint32_t prev = BK_NONE;
+        at = tk.tk_begin + 1;
+        for (unsigned d = 1; d <= BK_LABELS; d++) {
+            if (cnt[d] == 0)
+                continue;
+            uint32_t child = bk_new_node(t, codes[perm[at]], d);
+            node_of[perm[at]] = child;
+            if (prev == BK_NONE)
+                t->bt_nodes[tk.tk_node].bn_child = child;
+            else
+                t->bt_nodes[prev].bn_sibling = child;
+            prev = child;
+            if (cnt[d] > 1)
+                stack[top++] = (bk_task){at, at + cnt[d], child};
+            at += cnt[d];
+        }
+    }
+    free(perm);
+    free(tmp);
+    free(dist);
+    free(stack);
+    return 0;
 }
 
 /* The walk; `hw` is a constant in each caller so the popcount folds. */

@@ -55,6 +55,19 @@ uint32_t bk_find(const bk_tree *t, uint64_t code);
 int bk_find_or_add(bk_tree *t, uint64_t code, uint32_t *node, int *added);
 
 /*
+ * Build the tree over codes[0, n) at once into the EMPTY tree *t, giving
+ * the very tree that inserting them one by one in that order would (the
+ * first code at each distance from a node becomes that child, the later
+ * ones go below it). node_of[i] receives the node of codes[i] (equal codes
+ * share a node). Nodes get no entries (bn_head = BK_NONE, bn_live = 0).
+ * Why: one insert walks a path of sibling lists at random places (most of
+ * the 1M-entry build time); the bulk build partitions the codes level by
+ * level with a counting sort on their distance to the node, sequentially.
+ * Returns 0, or -1 on allocation failure (*t left empty). n < 2^31.
+ */
+int bk_build(bk_tree *t, const uint64_t *codes, size_t n, uint32_t *node_of);
+
+/*
  * Walk every node that may hold a hash within *radius of q, calling
  * fn(ctx, node, distance) for each node with bn_live > 0 within *radius.
  * The radius is re-read at every node, so fn may shrink it (k-NN).

@@ -1,33 +1,43 @@
 /*
  * index/visual/mih.h - multi-index hashing (Norouzi, Punjani & Fleet, CVPR
- * 2012) for 64-bit hashes: four tables, table t keyed by bits 16t..16t+15.
+ * 2012) for 64-bit hashes: five tables, table t keyed by the substring of
+ * stored bits 13t .. 13t+12 (table 4: bits 52..63, 12 bits).
  *
- * Pigeonhole: if d(c, q) <= r then some 16-bit substring of c differs from
- * q's in at most floor(r / 4) bits. So probing, in every table, the buckets
- * whose key is within s = floor(r / 4) of the query's substring finds every
- * hit; each bucket stores its hashes inline and contiguous, so verification
- * is the same SIMD threshold scan as the linear path, over a short run.
+ * Generalised pigeonhole: if d(c, q) <= r and c differs from q by more than
+ * s bits on each of p substrings, then r >= p(s + 1). So probing, in ANY p
+ * tables with p(s + 1) > r, the buckets whose key is within s of the query's
+ * finds every hit. For r <= 4 that is p = r + 1 tables at s = 0 (one exact
+ * bucket per table); the planner (visual_mih.c) picks s and the p tables
+ * with the fewest entries, per query. Why five 13-bit tables and not four
+ * 16-bit ones: on the 1M Fashion-MNIST set a query at r = 4 reads 27k
+ * entries in 5 contiguous buckets instead of 55k in 68 (docs/visual.md).
  *
- * Each table is a direct-indexed CSR array (16-bit keys need no hashing):
+ * Each table is a direct-indexed CSR array (no hashing). Within a bucket
+ * the entries are sorted by the top 6 bits of the next table's substring
+ * (the "partner", t + 1 mod 5), and the offsets index that too, so
+ * the directory key is (substring t, partner's top 6 bits):
  *
- *   mh_off[t]:  [0][1][2] ... [65536]      bucket v = entries off[v]..off[v+1]
- *   mh_code[t]: |c c c|c|   |c c|...       hashes, grouped by substring t
- *   mh_slot[t]: |s s s|s|   |s s|...       their entry slots
+ *   mh_off[t]:  [0][1][2] ... [2^19]       cell (v, c) = off[v<<6|c]..off[v<<6|c + 1]
+ *                                          bucket v    = off[v<<6]..off[(v+1)<<6]
+ *   mh_code[t]: |c c c|c|   |c c|...       hashes, grouped by directory key
+ *   mh_slot[t]: |s s s|s|   |s s|...       their entry slots (u32)
  *
- * Table 0 has no arrays of its own: the owner keeps its entry slots sorted by
- * substring 0 at every rebuild, so bucket v of table 0 is the slot range
- * mh_off[0][v] .. mh_off[0][v+1] of the packed hash array itself, and the
- * ids of most hits (found through table 0) lie next to each other.
+ * The hashes are stored inline (a structure-of-arrays column) so that
+ * verification is the same SIMD threshold scan as the linear path, over a
+ * short run, and only hits touch the slot column.
+ *
+ * The bucket starts are also kept apart (mh_bkt[t][v] = mh_off[t][v << 6],
+ * 32 KiB per table, cache-resident) for the planner's level lookups.
+ *
+ * Table 0 has no code or slot arrays: the owner keeps its entry slots sorted
+ * by table 0's directory key at every rebuild, so each run of table 0 is a
+ * slot range of the packed hash array itself, and the ids of the hits found
+ * there lie next to each other.
  *
  * Tables are immutable once built: they index the entry slots [0, mh_covered)
  * that were live at build time; newer slots (the "tail") are scanned, and
- * removals are filtered when hits are emitted. The owner rebuilds them when
+ * removals are filtered when the hits' ids are filled. The owner rebuilds them when
  * the tail grows past a few percent.
- *
- * An entry reached through several tables is reported once: a candidate
- * whose substring distances are d_0..d_3 is emitted only from the first
- * table t (and, for k-NN rings, the first level) at which it is found,
- * decided from its inline hash alone - no visited set is needed.
  */
 #ifndef STEME_INDEX_VISUAL_MIH_H
 #define STEME_INDEX_VISUAL_MIH_H
@@ -35,12 +45,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MIH_TABLES 4u
-#define MIH_KEY_BITS 16u
-#define MIH_BUCKETS (1u << MIH_KEY_BITS)
+#define MIH_TABLES 5u
+#define MIH_KEY_BITS 13u                   /* widest substring */
+#define MIH_BUCKETS (1u << MIH_KEY_BITS)   /* keys of the widest substring */
+#define MIH_DIR_BITS 6u                    /* partner bits in the directory */
 
 typedef struct mih_tables {
     uint32_t *mh_off[MIH_TABLES];
+    uint32_t *mh_bkt[MIH_TABLES];   /* bucket starts: mh_bkt[v] = mh_off[v << 6] (32 KiB, cache-resident) */
     uint64_t *mh_code[MIH_TABLES];
     uint32_t *mh_slot[MIH_TABLES];
     size_t mh_entries;   /* entries indexed (live slots below mh_covered) */
@@ -65,36 +77,68 @@ void mih_free(mih_tables *m);
  */
 int mih_build(mih_tables *out, const uint64_t *codes, size_t n);
 
+/* Width of substring t in bits (13, or 12 for the last). */
+static inline unsigned mih_bits(unsigned t)
+{
+    return t + 1 < MIH_TABLES ? MIH_KEY_BITS : 64u - MIH_KEY_BITS * (MIH_TABLES - 1u);
+}
+
+/* Mask of substring t within a stored hash. */
+static inline uint64_t mih_mask(unsigned t)
+{
+    return ((1ull << mih_bits(t)) - 1ull) << (MIH_KEY_BITS * t);
+}
+
 /* Substring t of a hash. */
 static inline unsigned mih_key(uint64_t code, unsigned t)
 {
-    return (unsigned)(code >> (MIH_KEY_BITS * t)) & (MIH_BUCKETS - 1u);
+    return (unsigned)((code & mih_mask(t)) >> (MIH_KEY_BITS * t));
+}
+
+/* Partner of table t: table t's buckets are sub-sorted by the top
+ * MIH_DIR_BITS bits of the partner's substring (its "cell"). */
+static inline unsigned mih_partner(unsigned t)
+{
+    return (t + 1u) % MIH_TABLES;
+}
+
+static inline unsigned mih_cell(uint64_t code, unsigned t)
+{
+    unsigned u = mih_partner(t);
+    return mih_key(code, u) >> (mih_bits(u) - MIH_DIR_BITS);
+}
+
+/* Directory key of a hash in table t: (substring t, cell). */
+static inline uint32_t mih_dkey(uint64_t code, unsigned t)
+{
+    return (uint32_t)mih_key(code, t) << MIH_DIR_BITS | mih_cell(code, t);
+}
+
+/* Directory entries of table t (mh_off[t] holds one more). */
+static inline uint32_t mih_dir_size(unsigned t)
+{
+    return 1u << (mih_bits(t) + MIH_DIR_BITS);
 }
 
 /*
  * Append to *ranges (grown with realloc; *cap its capacity, *n its length)
- * the non-empty buckets whose key differs from q's substring in exactly
- * `level` bits, for every table. *total += their entry counts.
+ * the non-empty buckets of table t whose key differs from q's substring in
+ * exactly `level` bits. *total += their entry counts.
  * Returns 0 or -1 on allocation failure.
  */
-int mih_gather_level(const mih_tables *m, uint64_t q, unsigned level, mih_range **ranges,
-                     size_t *n, size_t *cap, uint64_t *total);
-
-/* Number of probes (buckets looked at) per table for one level: C(16, level). */
-uint64_t mih_probes_at_level(unsigned level);
+int mih_gather(const mih_tables *m, unsigned t, uint64_t q, unsigned level, mih_range **ranges,
+               size_t *n, size_t *cap, uint64_t *total);
 
 /*
- * Substring distances of x = code ^ q packed one per byte (byte t = distance
- * of substring t), computed without the popcnt instruction.
+ * Pair probe (see the header of visual_mih.c): append the cells of table t
+ * that may hold an entry equal to q on substring t and within `s2` (0 or 1)
+ * of q on the partner substring: q's cell, and with s2 = 1 also the
+ * MIH_DIR_BITS cells one bit away. Same conventions as mih_gather.
  */
-static inline uint32_t mih_chunk_dists(uint64_t x)
-{
-    x = x - ((x >> 1) & 0x5555555555555555ull);
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    x = x + (x >> 8); /* byte 2t now holds substring t's count (<= 16) */
-    return (uint32_t)((x & 0xff) | ((x >> 8) & 0xff00) | ((x >> 16) & 0xff0000) |
-                      ((x >> 24) & 0xff000000));
-}
+int mih_gather_pair(const mih_tables *m, unsigned t, uint64_t q, unsigned s2,
+                    mih_range **ranges, size_t *n, size_t *cap, uint64_t *total);
+
+/* Buckets looked at in table t for one level: C(bits(t), level). */
+uint64_t mih_probes_at_level(unsigned t, unsigned level);
 
 #endif

@@ -8,17 +8,15 @@
 #include <pthread.h>
 
 static pthread_once_t vp_once = PTHREAD_ONCE_INIT;
-static uint64_t vp_fwd[8][256];
-static uint64_t vp_inv[8][256];
+static vp_table vp_fwd;
+static vp_table vp_inv;
 
 static void vp_init(void)
 {
     unsigned to[64];
-    unsigned fill[4] = {0, 0, 0, 0};
-    for (unsigned i = 0; i < 64; i++) {
-        unsigned t = (i / 8 + i % 8) % 4;
-        to[i] = 16 * t + fill[t]++;
-    }
+    /* Input bit i goes to substring i mod 5, at position i / 5 in it. */
+    for (unsigned i = 0; i < 64; i++)
+        to[i] = 13 * (i % 5) + i / 5;
     for (unsigned byte = 0; byte < 8; byte++) {
         for (unsigned v = 0; v < 256; v++) {
             uint64_t f = 0, b = 0;
@@ -39,22 +37,20 @@ static void vp_init(void)
     }
 }
 
-static inline uint64_t vp_apply(const uint64_t tab[8][256], uint64_t h)
-{
-    uint64_t r = 0;
-    for (unsigned byte = 0; byte < 8; byte++)
-        r |= tab[byte][(h >> (8 * byte)) & 0xff];
-    return r;
-}
-
 uint64_t vp_forward(uint64_t h)
 {
     pthread_once(&vp_once, vp_init);
-    return vp_apply(vp_fwd, h);
+    return vp_apply((const vp_table *)&vp_fwd, h);
 }
 
 uint64_t vp_inverse(uint64_t h)
 {
     pthread_once(&vp_once, vp_init);
-    return vp_apply(vp_inv, h);
+    return vp_apply((const vp_table *)&vp_inv, h);
+}
+
+const vp_table *vp_inverse_table(void)
+{
+    pthread_once(&vp_once, vp_init);
+    return (const vp_table *)&vp_inv;
 }

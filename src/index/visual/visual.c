@@ -68,21 +68,53 @@ vs_scratch *vs_scratch_of(steme_visual_hits *h)
     return h->scratch_;
 }
 
+int vs_hits_reserve(steme_visual_hits *out, size_t extra)
+{
+    if (extra <= out->capacity - out->count)
+        return STEME_OK;
+    size_t nc = out->capacity ? out->capacity : 64;
+    while (nc - out->count < extra)
+        nc *= 2;
+    steme_visual_hit *n = realloc(out->hits, nc * sizeof *n);
+    if (!n)
+        return STEME_E_NOMEM;
+    out->hits = n;
+    out->capacity = nc;
+    return STEME_OK;
+}
+
+void vs_fill_ids(const steme_visual *v, steme_visual_hits *out, size_t from)
+{
+    /* Far enough ahead to cover a DRAM miss at a few ns per hit. */
+    enum { AHEAD = 24 };
+    steme_visual_hit *h = out->hits;
+    size_t n = out->count, w = from;
+    int any_dead = v->v_live != v->v_slots;
+    for (size_t j = from; j < n && j < from + AHEAD; j++)
+        __builtin_prefetch(&v->v_id[h[j].reserved_]);
+    for (size_t j = from; j < n; j++) {
+        if (j + AHEAD < n) {
+            __builtin_prefetch(&v->v_id[h[j + AHEAD].reserved_]);
+            if (any_dead)
+                __builtin_prefetch(&v->v_node[h[j + AHEAD].reserved_]);
+        }
+        uint32_t slot = h[j].reserved_;
+        if (any_dead && v->v_node[slot] == VS_DEAD)
+            continue;
+        h[w].phash = h[j].phash;
+        h[w].distance = h[j].distance;
+        h[w].reserved_ = 0;
+        h[w].id = v->v_id[slot];
+        w++;
+    }
+    out->count = w;
+}
+
 int vs_emit(const steme_visual *v, steme_visual_hits *out, uint32_t slot, unsigned d)
 {
-    if (out->count == out->capacity) {
-        size_t nc = out->capacity ? out->capacity * 2 : 64;
-        steme_visual_hit *n = realloc(out->hits, nc * sizeof *n);
-        if (!n)
-            return STEME_E_NOMEM;
-        out->hits = n;
-        out->capacity = nc;
-    }
-    steme_visual_hit *h = &out->hits[out->count++];
-    h->phash = vp_inverse(v->v_code[slot]);
-    h->distance = d;
-    h->reserved_ = 0;
-    h->id = v->v_id[slot];
+    if (vs_hits_reserve(out, 1) != STEME_OK)
+        return STEME_E_NOMEM;
+    vs_put(v, out, vp_inverse_table(), slot, v->v_code[slot], d);
     return STEME_OK;
 }
 
@@ -243,6 +275,46 @@ int steme_visual_insert(steme_visual *v, uint64_t phash, const steme_hash *id)
     return rc;
 }
 
+/*
+ * Load n entries into the EMPTY index (room reserved) with one bulk BK-tree
+ * build instead of n tree walks. Pairs repeated within the batch are left
+ * as dead slots (dropped by the next relayout). All-or-nothing: on
+ * STEME_E_NOMEM the index is still empty and the caller inserts one by one.
+ */
+static int vs_load_empty(steme_visual *v, const uint64_t *phashes, const steme_hash *ids,
+                         size_t n, size_t *done)
+{
+    uint32_t *node = malloc(n * sizeof *node);
+    if (!node)
+        return STEME_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        v->v_code[i] = vp_forward(phashes[i]);
+    if (bk_build(&v->v_bk, v->v_code, n, node) != 0) {
+        free(node);
+        return STEME_E_NOMEM;
+    }
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        bk_node *nd = &v->v_bk.bt_nodes[node[i]];
+        v->v_id[i] = ids[i];
+        if (nd->bn_head != BK_NONE && vs_chain_find(v, node[i], &ids[i], NULL) != VS_DEAD) {
+            v->v_node[i] = VS_DEAD;
+            v->v_next[i] = BK_NONE;
+            continue;
+        }
+        v->v_node[i] = node[i];
+        v->v_next[i] = nd->bn_head;
+        nd->bn_head = (uint32_t)i;
+        nd->bn_live++;
+        added++;
+    }
+    v->v_slots = n;
+    v->v_live = added;
+    *done = added;
+    free(node);
+    return STEME_OK;
+}
+
 int steme_visual_insert_batch(steme_visual *v, const uint64_t *phashes, const steme_hash *ids,
                               size_t n, size_t *inserted)
 {
@@ -255,6 +327,9 @@ int steme_visual_insert_batch(steme_visual *v, const uint64_t *phashes, const st
     pthread_rwlock_wrlock(&v->v_lock);
     int rc = vs_reserve(v, v->v_slots + n);
     size_t done = 0;
+    if (rc == STEME_OK && v->v_slots == 0 && v->v_bk.bt_n == 0 && n > 1 &&
+        vs_load_empty(v, phashes, ids, n, &done) == STEME_OK)
+        n = 0; /* loaded in bulk */
     for (size_t i = 0; i < n && (rc == STEME_OK || rc == STEME_E_EXISTS); i++) {
         rc = vs_insert_one(v, vp_forward(phashes[i]), &ids[i]);
         done += rc == STEME_OK;

@@ -1,6 +1,7 @@
 /*
  * index/visual/visual_int.h - the in-memory visual index's structure, shared
- * by visual.c (writes), visual_search.c (queries) and persist.c.
+ * by visual.c (writes), visual_rebuild.c, visual_search.c, visual_mih.c and
+ * visual_verify.c (queries) and persist.c.
  *
  * Entries live in slots (parallel arrays, indexed by slot number):
  *
@@ -9,9 +10,9 @@
  *   v_node: |n0|n1|X |n3|...   BK node of the slot's hash; VS_DEAD = removed
  *   v_next: chain of the slots sharing one BK node (one hash, many ids)
  *
- * A removed slot keeps its hash in v_code (the scan filters it at emit time)
- * until more than a quarter of the slots are dead; then everything is
- * rebuilt from the live entries (compaction).
+ * A removed slot keeps its hash in v_code (queries drop it when they fill
+ * the hits' ids) until more than a quarter of the slots are dead; then
+ * everything is rebuilt from the live entries (compaction).
  */
 #ifndef STEME_INDEX_VISUAL_INT_H
 #define STEME_INDEX_VISUAL_INT_H
@@ -24,6 +25,7 @@
 #include "index/visual/bktree.h"
 #include "index/visual/hamming.h"
 #include "index/visual/mih.h"
+#include "index/visual/permute.h"
 #include "steme/visual.h"
 
 #define VS_DEAD UINT32_MAX
@@ -73,8 +75,81 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
 /* Rebuild BK-tree, slots and tables from the live entries (all-or-nothing). */
 int vs_compact(steme_visual *v);
 
-/* Append one hit (slot at distance d) to out; STEME_OK or STEME_E_NOMEM. */
+/* Room for `extra` more hits in out; STEME_OK or STEME_E_NOMEM. */
+int vs_hits_reserve(steme_visual_hits *out, size_t extra);
+
+/* Append one hit (slot, stored hash, distance) to out, which has room
+ * (vs_hits_reserve). `inv` is vp_inverse_table(): the hot path avoids a
+ * pthread_once per hit. */
+static inline void vs_put(const steme_visual *v, steme_visual_hits *out, const vp_table *inv,
+                          uint32_t slot, uint64_t code, unsigned d)
+{
+    steme_visual_hit *h = &out->hits[out->count++];
+    h->phash = vp_apply(inv, code);
+    h->distance = d;
+    h->reserved_ = 0;
+    h->id = v->v_id[slot];
+}
+
+/* Append one hit whose id is filled later by vs_fill_ids: the slot waits in
+ * reserved_. Hits found through tables 1-4 have their ids at random places;
+ * fetching them in a separate pass with the prefetches running ahead
+ * overlaps the cache misses instead of paying each one in turn. */
+static inline void vs_put_deferred(steme_visual_hits *out, const vp_table *inv, uint32_t slot,
+                                   uint64_t code, unsigned d)
+{
+    steme_visual_hit *h = &out->hits[out->count++];
+    h->phash = vp_apply(inv, code);
+    h->distance = d;
+    h->reserved_ = slot;
+}
+
+/* Fill the ids of hits[from, count) put by vs_put_deferred, dropping those
+ * whose entry was removed. */
+void vs_fill_ids(const steme_visual *v, steme_visual_hits *out, size_t from);
+
+/* Append one hit, growing out; STEME_OK or STEME_E_NOMEM. */
 int vs_emit(const steme_visual *v, steme_visual_hits *out, uint32_t slot, unsigned d);
+
+/*
+ * k-NN candidate set: candidates with distance <= kn_tau, where tau is the
+ * k-th smallest distance collected so far (a 65-bucket histogram; no heap).
+ */
+typedef struct vs_knn {
+    const steme_visual *kn_v;
+    vs_scratch *kn_sc;
+    size_t kn_k;
+    size_t kn_n;
+    unsigned kn_tau;
+    uint32_t kn_hist[STEME_VISUAL_MAX_DISTANCE + 1];
+} vs_knn;
+
+void vs_knn_init(vs_knn *kn, const steme_visual *v, vs_scratch *sc, size_t k);
+/* Add a candidate (dropped when d > tau); STEME_OK or STEME_E_NOMEM. */
+int vs_knn_add(vs_knn *kn, uint32_t slot, unsigned d);
+/* Lower tau to the k-th smallest candidate distance. */
+void vs_knn_tighten(vs_knn *kn);
+/* Candidates within distance `bound`. */
+size_t vs_knn_within(const vs_knn *kn, unsigned bound);
+
+/* Linear scan of slots [from, to) at radius r (k-NN: at tau, kn != NULL). */
+int vs_scan_range(const steme_visual *v, uint64_t q, unsigned r, size_t from, size_t to,
+                  steme_visual_hits *out, vs_knn *kn);
+
+/* Planner costs in picoseconds (visual_mih.c has the measurements). */
+uint64_t vs_scan_cost(const steme_visual *v);
+
+/*
+ * Radius search through the hashing tables (visual_mih.c). AUTO (forced 0):
+ * when the plan costs more than the scan, *use_scan is set and nothing is
+ * done; the caller scans. Also scans the unindexed tail.
+ */
+int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
+                  steme_visual_hits *out, int *use_scan);
+
+/* k-NN by growing rings over the tables; *gave_up as above. */
+int vs_mih_knn(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits *out,
+               int forced, int *gave_up);
 
 /* The scratch of a hits object, created on first use; NULL on OOM. */
 vs_scratch *vs_scratch_of(steme_visual_hits *h);

@@ -20,7 +20,8 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
 {
     size_t live = v->v_live;
     size_t cap = v->v_cap > live ? v->v_cap : live + 1;
-    uint32_t *cnt = calloc(MIH_BUCKETS + 1, sizeof *cnt);
+    uint32_t nkeys = mih_dir_size(0);
+    uint32_t *cnt = calloc((size_t)nkeys + 1, sizeof *cnt);
     uint64_t *code = malloc(cap * sizeof *code);
     steme_hash *id = malloc(cap * sizeof *id);
     uint32_t *node = malloc(cap * sizeof *node);
@@ -29,16 +30,17 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
     mih_init(&fresh);
     if (!cnt || !code || !id || !node || !next)
         goto oom;
-    /* Stable counting sort of the live slots by substring 0. */
+    /* Stable counting sort of the live slots by table 0's directory key
+     * (substring 0, then its partner's top bits). */
     for (size_t s = 0; s < v->v_slots; s++)
         if (node_of[s] != VS_DEAD)
-            cnt[mih_key(v->v_code[s], 0) + 1]++;
-    for (unsigned k = 0; k < MIH_BUCKETS; k++)
+            cnt[mih_dkey(v->v_code[s], 0) + 1]++;
+    for (uint32_t k = 0; k < nkeys; k++)
         cnt[k + 1] += cnt[k];
     for (size_t s = 0; s < v->v_slots; s++) {
         if (node_of[s] == VS_DEAD)
             continue;
-        uint32_t at = cnt[mih_key(v->v_code[s], 0)]++;
+        uint32_t at = cnt[mih_dkey(v->v_code[s], 0)]++;
         code[at] = v->v_code[s];
         id[at] = v->v_id[s];
         node[at] = node_of[s];
@@ -81,23 +83,32 @@ int vs_compact(steme_visual *v)
 {
     bk_tree tree;
     bk_init(&tree);
-    uint32_t *map = malloc((v->v_slots ? v->v_slots : 1) * sizeof *map);
-    int rc = map ? STEME_OK : STEME_E_NOMEM;
-    for (size_t s = 0; s < v->v_slots && rc == STEME_OK; s++) {
-        map[s] = VS_DEAD;
-        if (v->v_node[s] == VS_DEAD)
-            continue;
-        uint32_t n;
-        int added;
-        if (bk_find_or_add(&tree, v->v_code[s], &n, &added) != 0) {
-            rc = STEME_E_NOMEM;
-            break;
+    size_t n = v->v_slots ? v->v_slots : 1;
+    uint32_t *map = malloc(n * sizeof *map);
+    uint32_t *live = malloc(n * sizeof *live);
+    uint64_t *codes = malloc(n * sizeof *codes);
+    uint32_t *node = malloc(n * sizeof *node);
+    int rc = map && live && codes && node ? STEME_OK : STEME_E_NOMEM;
+    size_t k = 0;
+    if (rc == STEME_OK) {
+        /* The live slots' codes in slot order, built in one pass. */
+        for (size_t s = 0; s < v->v_slots; s++) {
+            map[s] = VS_DEAD;
+            if (v->v_node[s] == VS_DEAD)
+                continue;
+            live[k] = (uint32_t)s;
+            codes[k++] = v->v_code[s];
         }
-        tree.bt_nodes[n].bn_live++;
-        map[s] = n;
+        if (bk_build(&tree, codes, k, node) != 0)
+            rc = STEME_E_NOMEM;
     }
-    if (rc == STEME_OK)
+    if (rc == STEME_OK) {
+        for (size_t i = 0; i < k; i++) {
+            map[live[i]] = node[i];
+            tree.bt_nodes[node[i]].bn_live++;
+        }
         rc = vs_relayout(v, map, &tree, v->v_opts.enable_mih);
+    }
     if (rc == STEME_OK) {
         bk_free(&v->v_bk);
         v->v_bk = tree;
@@ -106,6 +117,9 @@ int vs_compact(steme_visual *v)
         bk_free(&tree);
     }
     free(map);
+    free(live);
+    free(codes);
+    free(node);
     return rc;
 }
 
