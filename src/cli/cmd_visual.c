@@ -101,7 +101,8 @@ static int run_visual(int argc, char **argv)
                              : steme_visual_radius(v, ph, (unsigned)radius, STEME_VISUAL_AUTO,
                                                    &hits);
         if (s == STEME_OK) /* radius hits come in no order: nearest first */
-            qsort(hits.hits, hits.count, sizeof hits.hits[0], by_distance);
+            if (hits.count > 1) /* hits.hits may be NULL when nothing matched */
+                qsort(hits.hits, hits.count, sizeof hits.hits[0], by_distance);
         for (size_t i = 0; s == STEME_OK && i < hits.count; i++) {
             char hex[65];
             cli_hex(hits.hits[i].id.bytes, 32, hex, sizeof hex);

@@ -1,7 +1,6 @@
 /*
  * h_audit.c - accountability over HTTP: GET /v1/audit, /v1/escalations
- * (GET list, POST /v1/escalations/{id}/resolve), POST /v1/supersede, and
- * the two searches whose indexes a steme_db does not carry yet (501).
+ * (GET list, POST /v1/escalations/{id}/resolve), POST /v1/supersede.
  *
  * Supersession rule (the server's, docs/api.md): only the agent that made
  * an assertion may supersede it; the successor may be anyone's.
@@ -246,19 +245,4 @@ void srv_h_supersede(srv_req *r, srv_resp *out)
                                      srv_hex_json(newh.bytes, 32)));
     steme_buf_free(&buf);
     json_decref(obj);
-}
-
-/* The vector (HNSW) and visual (perceptual-hash) indexes exist as library
- * modules (steme/vector.h, steme/visual.h) but a steme_db does not own one
- * yet, so the server has nothing to search: 501, stable code. */
-void srv_h_vectors_search(srv_req *r, srv_resp *out)
-{
-    srv_error(out, 501, "HTTP_NOT_IMPLEMENTED",
-              "vector search is not available: this database has no vector index yet");
-}
-
-void srv_h_visual_search(srv_req *r, srv_resp *out)
-{
-    srv_error(out, 501, "HTTP_NOT_IMPLEMENTED",
-              "visual search is not available: this database has no visual index yet");
 }

@@ -15,6 +15,7 @@
 #define STEME_SRV_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,8 @@
 #include "steme/db.h"
 #include "steme/quota.h"
 #include "steme/records.h"
+#include "steme/vector.h"
+#include "steme/visual.h"
 
 /* ------------------------------------------------------------- routes */
 
@@ -39,7 +42,9 @@ typedef enum srv_route_id {
     SRV_R_ESCALATIONS,        /* /v1/escalations */
     SRV_R_ESCALATION_RESOLVE, /* /v1/escalations/{id}/resolve */
     SRV_R_SUPERSEDE,          /* /v1/supersede */
+    SRV_R_VECTORS,            /* /v1/vectors */
     SRV_R_VECTORS_SEARCH,     /* /v1/vectors/search */
+    SRV_R_VISUAL,             /* /v1/visual */
     SRV_R_VISUAL_SEARCH,      /* /v1/visual/search */
     SRV_R_HEALTH,             /* /v1/health */
     SRV_R_METRICS,            /* /v1/metrics */
@@ -68,6 +73,18 @@ void srv_metrics_observe(srv_metrics *m, srv_route_id route, int status, uint64_
 
 /* ------------------------------------------------------------- server */
 
+#define SRV_PATH_MAX 4096
+
+/* The vector index (srv_index.c): NULL until DIR/vectors/cli.conf exists. */
+typedef struct srv_vector_index {
+    _Atomic(steme_vector_store *) store;  /* published with dim/metric set */
+    uint32_t dim;                         /* fixed by the first add */
+    int metric;                           /* steme_vector_metric */
+    pthread_mutex_t create_lock;          /* serialises the first add */
+    int lock_ready;
+    char dir[SRV_PATH_MAX];               /* DB/vectors */
+} srv_vector_index;
+
 typedef struct srv {
     steme_db *db;
     const char *db_dir;
@@ -77,7 +94,27 @@ typedef struct srv {
     atomic_int draining;        /* set on SIGTERM/SIGINT: new requests get 503 */
     atomic_long inflight;       /* requests begun and not yet completed */
     srv_metrics metrics;
+    srv_vector_index vec;       /* DB/vectors (shared with `steme similar`) */
+    steme_pvisual *visual;      /* DB/visual (shared with `steme visual`) */
 } srv;
+
+/* ------------------------------------------------ indexes (srv_index.c) */
+
+/* Open DB/vectors (if cli.conf says it exists) and DB/visual (created if
+ * needed) as the CLI does. STEME_OK, or the failing status with err filled
+ * (STEME_E_BUSY: a CLI command holds an index; STEME_E_CORRUPT: cli.conf or
+ * an index log is damaged). Call srv_indexes_close even after a failure. */
+int srv_indexes_open(srv *s, steme_error *err);
+/* Close both (after the HTTP workers stopped: not concurrent with requests). */
+void srv_indexes_close(srv *s);
+/* The vector store, or NULL while there is none (acquire: dim/metric valid). */
+steme_vector_store *srv_vectors(srv *s);
+/* Create the vector index (cli.conf, then the store) unless one appeared
+ * meanwhile; the caller then re-reads srv_vectors() and checks its dim. */
+int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err);
+/* "l2" / "cosine" / "ip" <-> steme_vector_metric (0: unknown name). */
+const char *srv_metric_name(int metric);
+int srv_metric_parse(const char *name);
 
 /* --------------------------------------------------- request, response */
 
@@ -204,7 +241,9 @@ void srv_h_audit_get(srv_req *r, srv_resp *out);
 void srv_h_escalations_get(srv_req *r, srv_resp *out);
 void srv_h_escalation_resolve(srv_req *r, srv_resp *out);
 void srv_h_supersede(srv_req *r, srv_resp *out);
+void srv_h_vectors_add(srv_req *r, srv_resp *out);
 void srv_h_vectors_search(srv_req *r, srv_resp *out);
+void srv_h_visual_add(srv_req *r, srv_resp *out);
 void srv_h_visual_search(srv_req *r, srv_resp *out);
 void srv_h_health(srv_req *r, srv_resp *out);
 void srv_h_metrics(srv_req *r, srv_resp *out);

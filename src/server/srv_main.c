@@ -8,7 +8,9 @@
  * are answered 503 from then on; MHD_quiesce_daemon stops accepting
  * connections; the main thread waits until every request that had begun
  * has been answered (at most --drain-ms); MHD_stop_daemon joins the workers;
- * steme_db_close checkpoints and closes the database. Every 2xx of a write
+ * the vector and visual indexes are closed (their adds were logged before
+ * they were acknowledged); steme_db_close checkpoints and closes the
+ * database. Every 2xx of a write
  * was sent after the write was durable (the stores sync the WAL before they
  * return), so a restart sees all of them even if the drain timed out.
  *
@@ -143,6 +145,12 @@ static int run_serve(int argc, char **argv)
         free(s);
         return cli_fail(cli_exit_for_status(rc), "serve", "%s", e.message);
     }
+    if ((rc = srv_indexes_open(s, &e)) != STEME_OK) {
+        srv_indexes_close(s);
+        steme_db_close(s->db);
+        free(s);
+        return cli_fail(cli_exit_for_status(rc), "serve", "%s", e.message);
+    }
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
@@ -157,6 +165,7 @@ static int run_serve(int argc, char **argv)
         srv_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_END);
     if (!d) {
+        srv_indexes_close(s);
         steme_db_close(s->db);
         free(s);
         return cli_fail(CLI_ERROR, "serve", "cannot listen on %s (address in use? see above)",
@@ -185,10 +194,11 @@ static int run_serve(int argc, char **argv)
     }
     long left = atomic_load(&s->inflight);
     MHD_stop_daemon(d);
+    srv_indexes_close(s);
     steme_db_close(s->db);
     if (left > 0)
         fprintf(stderr, "steme serve: drain timed out with %ld request(s) unanswered\n", left);
-    fprintf(stderr, "steme serve: stopped, database closed\n");
+    fprintf(stderr, "steme serve: stopped, indexes and database closed\n");
     free(s);
     return CLI_OK;
 }

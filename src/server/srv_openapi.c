@@ -58,10 +58,15 @@ static const op ops[] = {
      "id:path:string:1", "ResolveIn", "Escalation", 200},
     {"/v1/supersede", "post", "Supersede one of the signer's assertions", 1, 0, "",
      "SupersedeIn", "Superseded", 201},
-    {"/v1/vectors/search", "post", "Vector k-NN search (501: no vector index in the database yet)",
-     0, 0, "", NULL, NULL, 501},
-    {"/v1/visual/search", "post", "Perceptual-hash search (501: no visual index yet)", 0, 0, "",
-     NULL, NULL, 501},
+    {"/v1/vectors", "post", "Index one of the signer's assertions under an embedding (the "
+     "first add fixes dimension and metric; re-adding replaces)", 1, 0, "", "VectorIn",
+     "VectorStored", 201},
+    {"/v1/vectors/search", "post", "The k assertions whose embeddings are nearest (HNSW)", 0, 0,
+     "", "VectorQuery", "VectorHits", 200},
+    {"/v1/visual", "post", "Index one of the signer's assertions under a 64-bit perceptual hash",
+     1, 0, "", "VisualIn", "VisualStored", 201},
+    {"/v1/visual/search", "post", "Near duplicates by Hamming distance: within radius, or the k "
+     "nearest", 0, 0, "", "VisualQuery", "VisualHits", 200},
     {"/v1/health", "get", "Liveness", 0, 0, "", NULL, "Health", 200},
     {"/v1/metrics", "get", "Prometheus metrics (text/plain; version=0.0.4)", 0, 0, "", NULL,
      NULL, 200},
@@ -128,7 +133,41 @@ static const char schemas[] =
     "\"ResolveIn\":{\"type\":\"object\",\"properties\":{\"note\":{\"type\":\"string\"}}},"
     "\"SupersedeIn\":{\"type\":\"object\",\"required\":[\"old\",\"new\"],\"properties\":{"
     "\"old\":{},\"new\":{},\"reason\":{\"type\":\"string\"}}},"
-    "\"Superseded\":{\"type\":\"object\"},\"Health\":{\"type\":\"object\"}"
+    "\"Superseded\":{\"type\":\"object\"},\"Health\":{\"type\":\"object\"},"
+    "\"Vector\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":4096,\"items\":{\"type\":"
+    "\"number\"}},"
+    "\"Phash\":{\"type\":\"string\",\"pattern\":\"^[0-9a-fA-F]{16}$\"},"
+    "\"VectorIn\":{\"type\":\"object\",\"required\":[\"id\",\"vector\"],"
+    "\"additionalProperties\":false,\"properties\":{\"id\":{\"$ref\":"
+    "\"#/components/schemas/Hex32\"},\"vector\":{\"$ref\":\"#/components/schemas/Vector\"},"
+    "\"metric\":{\"type\":\"string\",\"enum\":[\"l2\",\"cosine\",\"ip\"],\"description\":"
+    "\"used by the first add (default cosine); later it must match\"}}},"
+    "\"VectorStored\":{\"type\":\"object\",\"description\":\"201 new, 200 replaced\","
+    "\"properties\":{\"id\":{},\"dim\":{\"type\":\"integer\"},\"metric\":{\"type\":"
+    "\"string\"},\"replaced\":{\"type\":\"boolean\"}}},"
+    "\"VectorQuery\":{\"type\":\"object\",\"required\":[\"vector\"],"
+    "\"additionalProperties\":false,\"properties\":{\"vector\":{\"$ref\":"
+    "\"#/components/schemas/Vector\"},\"k\":{\"type\":\"integer\",\"minimum\":1,"
+    "\"maximum\":1000,\"default\":10},\"ef\":{\"type\":\"integer\",\"minimum\":0,"
+    "\"maximum\":65536,\"description\":\"candidate list size; 0 or absent: the index's\"}}},"
+    "\"VectorHits\":{\"type\":\"object\",\"properties\":{\"hits\":{\"type\":\"array\","
+    "\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"$ref\":"
+    "\"#/components/schemas/Hex32\"},\"distance\":{\"type\":\"number\"}}}},\"dim\":{"
+    "\"description\":\"integer, or null while there is no index\"},\"metric\":{}}},"
+    "\"VisualIn\":{\"type\":\"object\",\"required\":[\"id\",\"phash\"],"
+    "\"additionalProperties\":false,\"properties\":{\"id\":{\"$ref\":"
+    "\"#/components/schemas/Hex32\"},\"phash\":{\"$ref\":\"#/components/schemas/Phash\"}}},"
+    "\"VisualStored\":{\"type\":\"object\",\"description\":\"201 added, 200 already there\","
+    "\"properties\":{\"id\":{},\"phash\":{},\"added\":{\"type\":\"boolean\"}}},"
+    "\"VisualQuery\":{\"type\":\"object\",\"required\":[\"phash\"],"
+    "\"additionalProperties\":false,\"description\":\"radius (+ limit) or k, not both\","
+    "\"properties\":{\"phash\":{\"$ref\":\"#/components/schemas/Phash\"},\"radius\":{"
+    "\"type\":\"integer\",\"minimum\":0,\"maximum\":64,\"default\":10},\"limit\":{"
+    "\"type\":\"integer\",\"minimum\":1,\"maximum\":10000,\"default\":1000},\"k\":{"
+    "\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}},"
+    "\"VisualHits\":{\"type\":\"object\",\"properties\":{\"hits\":{\"type\":\"array\","
+    "\"items\":{\"type\":\"object\",\"properties\":{\"id\":{},\"phash\":{},\"distance\":{"
+    "\"type\":\"integer\"}}}},\"truncated\":{\"type\":\"boolean\"}}}"
     "}";
 
 static json_t *ref(const char *name)
@@ -178,24 +217,18 @@ static json_t *operation(const op *o)
     json_t *resps = json_object();
     char code[8];
     snprintf(code, sizeof code, "%d", o->code);
-    json_t *ok = json_pack("{s:s}", "description", o->code == 501 ? "not implemented" : "success");
+    json_t *ok = json_pack("{s:s}", "description", "success");
     if (o->resp)
         json_object_set_new(ok, "content", json_body(o->resp));
-    if (o->code != 501)
-        json_object_set_new(resps, code, ok);
-    else
-        json_decref(ok);
+    json_object_set_new(resps, code, ok);
     static const char *const errs[][2] = {
         {"400", "malformed request (HTTP_BAD_JSON, HTTP_BAD_BODY, HTTP_BAD_PARAM, STEME_E_*)"},
         {"401", "missing or bad X-Agent-Id / X-Signature (HTTP_UNAUTHORIZED)"},
         {"404", "not found"},
         {"413", "body larger than --max-body (HTTP_BODY_TOO_LARGE)"},
         {"429", "The Meter refused (HTTP_QUOTA_EXCEEDED; X-Quota-Limit/Remaining/Reset)"},
-        {"501", "not implemented (HTTP_NOT_IMPLEMENTED)"},
         {"503", "shutting down (HTTP_SHUTTING_DOWN)"}};
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
-        if (strcmp(errs[i][0], "501") == 0 && o->code != 501)
-            continue;
         json_object_set_new(resps, errs[i][0],
                             json_pack("{s:s,s:o}", "description", errs[i][1], "content",
                                       json_body("Error")));

@@ -34,6 +34,8 @@ static const srv_route routes[SRV_R_COUNT] = {
     [SRV_R_ESCALATION_RESOLVE] = {"/v1/escalations/{id}/resolve", NULL,
                                   srv_h_escalation_resolve, 1, "POST"},
     [SRV_R_SUPERSEDE] = {"/v1/supersede", NULL, srv_h_supersede, 1, "POST"},
+    [SRV_R_VECTORS] = {"/v1/vectors", NULL, srv_h_vectors_add, 1, "POST"},
+    [SRV_R_VISUAL] = {"/v1/visual", NULL, srv_h_visual_add, 1, "POST"},
     /* Searches are reads that carry their query in a body: not signed. */
     [SRV_R_VECTORS_SEARCH] = {"/v1/vectors/search", NULL, srv_h_vectors_search, 0, "POST"},
     [SRV_R_VISUAL_SEARCH] = {"/v1/visual/search", NULL, srv_h_visual_search, 0, "POST"},

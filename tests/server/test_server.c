@@ -82,6 +82,9 @@ static void test_concurrent_clients(void **state) { run_scenario("concurrent"); 
 static void test_sigterm_drain_restart(void **state) { run_scenario("drain_restart"); }
 static void test_query_answer_json(void **state) { run_scenario("query_json"); }
 static void test_example_agent(void **state) { run_scenario("example_agent"); }
+static void test_vector_index(void **state) { run_scenario("vectors"); }
+static void test_visual_index(void **state) { run_scenario("visual"); }
+static void test_indexes_shared_with_cli(void **state) { run_scenario("index_cli"); }
 
 int main(void)
 {
@@ -94,6 +97,9 @@ int main(void)
         cmocka_unit_test(test_sigterm_drain_restart),
         cmocka_unit_test(test_query_answer_json),
         cmocka_unit_test(test_example_agent),
+        cmocka_unit_test(test_vector_index),
+        cmocka_unit_test(test_visual_index),
+        cmocka_unit_test(test_indexes_shared_with_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
