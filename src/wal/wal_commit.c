@@ -166,7 +166,7 @@ static int append_records(steme_wal *w, size_t n, const void *const *payloads,
          * load a round is usually in flight and the flushers carry on. */
         if (w->wl_claim_epoch == w->wl_done_epoch && wal_can_claim(w))
             wal_do_flush(w);
-        else
+        else if (wal_has_work(w))   /* else a busy flusher will see it */
             kick_flusher(w);
     }
     pthread_mutex_unlock(&w->wl_lock);

@@ -13,7 +13,15 @@
  * must also commit the new size through the journal; overwriting space that
  * already belongs to the file needs only the data and a cache flush
  * (measured 1.3-1.8x cheaper here, docs/wal.md). A spare that a crash leaves
- * behind is deleted at the next open.
+ * behind is deleted at the next open. fallocated space is UNWRITTEN on
+ * ext4: the first write into it converts the extent, which dirties the
+ * inode, so each fdatasync also writes the inode block (measured 2-3x
+ * slower per sync here). STEME_WAL_PREALLOC_ZERO therefore also overwrites
+ * the space with zeros ahead of the writers (wal_zero.c); the preparer
+ * thread below does that work between spares.
+ *
+ * wal_io: the flushers' pwritev and fdatasync go through a per-handle pair
+ * of pointers so the poisoning rule can be tested with injected failures.
  */
 #include "wal/wal_int.h"
 
@@ -33,7 +41,30 @@ int wal_fsync_dir(steme_wal *w, steme_error *err)
     return STEME_OK;
 }
 
-static int wal_zero_fill(int fd, uint64_t from, uint64_t to)
+static ssize_t io_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    return pwritev(fd, iov, cnt, off);
+}
+
+static int io_fdatasync(int fd)
+{
+    return fdatasync(fd);
+}
+
+void wal_io_default(wal_io *io)
+{
+    io->io_pwritev = io_pwritev;
+    io->io_fdatasync = io_fdatasync;
+}
+
+void wal_test_set_io(steme_wal *w, const wal_io *io)
+{
+    pthread_mutex_lock(&w->wl_lock);
+    w->wl_io = *io;
+    pthread_mutex_unlock(&w->wl_lock);
+}
+
+int wal_zero_fill(int fd, uint64_t from, uint64_t to)
 {
     static const uint8_t zeros[65536];
     while (from < to) {
@@ -48,22 +79,19 @@ static int wal_zero_fill(int fd, uint64_t from, uint64_t to)
     return 0;
 }
 
-/* Give [from, seg_bytes) of fd its space as zeros, per the prealloc mode. */
 int wal_seg_fill(steme_wal *w, int fd, uint64_t from)
 {
     if (w->wl_prealloc == STEME_WAL_PREALLOC_NONE || from >= w->wl_seg_bytes)
         return 0;
-    if (w->wl_prealloc == STEME_WAL_PREALLOC_FALLOCATE) {
-        if (fallocate(fd, 0, (off_t)from, (off_t)(w->wl_seg_bytes - from)) == 0)
-            return 0;
-        if (errno != EOPNOTSUPP && errno != ENOSYS)
-            return -1;
-        /* The file system cannot: fall back to writing zeros. */
-    }
-    return wal_zero_fill(fd, from, w->wl_seg_bytes);
+    if (fallocate(fd, 0, (off_t)from, (off_t)(w->wl_seg_bytes - from)) == 0)
+        return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS)
+        return -1;
+    /* The file system cannot: write zeros all the way. */
+    return wal_zero_fill(fd, from, w->wl_seg_bytes) == 0 ? 1 : -1;
 }
 
-int wal_seg_prepare(steme_wal *w, const char *tmpname, steme_error *err)
+int wal_seg_prepare(steme_wal *w, const char *tmpname, uint64_t *zeroed, steme_error *err)
 {
     int fd = openat(w->wl_dirfd, tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -71,8 +99,16 @@ int wal_seg_prepare(steme_wal *w, const char *tmpname, steme_error *err)
         return -1;
     }
     /* The sync makes the allocation (and size) durable now, so the syncs of
-     * the append path never carry it. */
-    if (wal_seg_fill(w, fd, 0) != 0 || fdatasync(fd) != 0) {
+     * the append path never carry it. In ZERO mode the first stretch is
+     * also written as zeros now; wal_zero.c keeps ahead of the writers. */
+    int filled = wal_seg_fill(w, fd, 0);
+    *zeroed = filled == 1 ? w->wl_seg_bytes : 0;
+    if (filled == 0 && w->wl_prealloc == STEME_WAL_PREALLOC_ZERO) {
+        uint64_t to = w->wl_seg_bytes < w->wl_zero_ahead ? w->wl_seg_bytes : w->wl_zero_ahead;
+        filled = wal_zero_fill(fd, 0, to);
+        *zeroed = to;
+    }
+    if (filled < 0 || fdatasync(fd) != 0) {
         steme_err(err, STEME_E_IO, "wal: preallocate %s/%s (%llu bytes): %s", w->wl_dir,
                   tmpname, (unsigned long long)w->wl_seg_bytes, strerror(errno));
         close(fd);
@@ -139,33 +175,43 @@ static void *wal_prep_main(void *arg)
     steme_wal *w = arg;
     pthread_mutex_lock(&w->wl_lock);
     for (;;) {
-        while (!w->wl_prep_stop && (w->wl_prep_fd >= 0 || !w->wl_prep_busy))
-            pthread_cond_wait(&w->wl_prep_cv, &w->wl_lock);
         if (w->wl_prep_stop)
             break;
-        char name[WAL_NAME_MAX];
-        snprintf(name, sizeof name, "prep-%u.tmp", w->wl_prep_seq++);
-        pthread_mutex_unlock(&w->wl_lock);
-        steme_error e = { 0 };
-        int fd = wal_seg_prepare(w, name, &e);
-        if (fd < 0)
-            wal_log(w, STEME_WAL_LOG_WARNING, "%s (the next roll will retry)", e.message);
-        pthread_mutex_lock(&w->wl_lock);
-        w->wl_prep_busy = 0;    /* a failure waits for the next request */
-        if (fd >= 0) {
-            w->wl_prep_fd = fd;
-            memcpy(w->wl_prep_name, name, sizeof name);
+        if (w->wl_prep_busy) {      /* a spare is wanted: first, it gates rolls */
+            char name[WAL_NAME_MAX];
+            snprintf(name, sizeof name, "prep-%u.tmp", w->wl_prep_seq++);
+            pthread_mutex_unlock(&w->wl_lock);
+            steme_error e = { 0 };
+            uint64_t zeroed = 0;
+            int fd = wal_seg_prepare(w, name, &zeroed, &e);
+            if (fd < 0)
+                wal_log(w, STEME_WAL_LOG_WARNING, "%s (the next roll will retry)", e.message);
+            pthread_mutex_lock(&w->wl_lock);
+            w->wl_prep_busy = 0;    /* a failure waits for the next request */
+            if (fd >= 0) {
+                w->wl_prep_fd = fd;
+                w->wl_prep_zeroed = zeroed;
+                memcpy(w->wl_prep_name, name, sizeof name);
+            }
+            continue;
         }
+        if (wal_zero_wanted(w)) {
+            wal_zero_step(w);
+            continue;
+        }
+        w->wl_zero_poked = 0;
+        pthread_cond_wait(&w->wl_prep_cv, &w->wl_lock);
     }
     pthread_mutex_unlock(&w->wl_lock);
     return NULL;
 }
 
-int wal_prep_take(steme_wal *w, char *name, size_t cap)
+int wal_prep_take(steme_wal *w, char *name, size_t cap, uint64_t *zeroed)
 {
     int fd = w->wl_prep_fd;
     if (fd >= 0) {
         snprintf(name, cap, "%s", w->wl_prep_name);
+        *zeroed = w->wl_prep_zeroed;
         w->wl_prep_fd = -1;
     }
     /* Ask for the next spare right away. */
@@ -179,7 +225,7 @@ int wal_prep_take(steme_wal *w, char *name, size_t cap)
 int wal_prep_start(steme_wal *w, steme_error *err)
 {
     w->wl_prep_fd = -1;
-    w->wl_prep_busy = 1;        /* make the first spare at once */
+    w->wl_prep_busy = 0;        /* asked for at half a segment (wal_zero_poke) */
     if (pthread_create(&w->wl_prep_tid, NULL, wal_prep_main, w) != 0)
         return steme_err(err, STEME_E_NOMEM, "wal: cannot start the segment preparer thread");
     w->wl_prep_started = 1;

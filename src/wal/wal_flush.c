@@ -11,9 +11,15 @@
  * wl_reserved) as one round (stopping at a queued segment roll), gives the
  * round the next EPOCH number, and drops the lock. Outside the lock it
  * writes the round with one pwritev (two iovecs when it wraps the ring) and
- * runs one fdatasync. Several flushers run rounds at once: this disk
- * overlaps concurrent fdatasyncs (1 in flight 5k syncs/s, 2: ~8k, 4: ~11k;
- * docs/wal.md), so ack latency falls toward one sync time.
+ * runs one fdatasync. At most `syncs_in_flight` rounds are claimed and not
+ * yet durable (default 1). Overlapping rounds on one file measured SLOWER
+ * here (64 writers: 45-60k acks/s with 2 in flight, 100-136k with 1;
+ * docs/wal.md): two syncs of the same file contend (a page shared by
+ * consecutive rounds must finish one writeback before the next; cutting
+ * rounds at page boundaries did not help either) and every extra round
+ * costs CPU the writers' wake-ups need. A second flusher thread still pays:
+ * when a round completes, it claims the next one while the first flusher
+ * is busy waking that round's writers.
  *
  * Rounds may finish out of order, but durability is a PREFIX: a round is
  * acknowledged only once it and every earlier round are synced (each round's
@@ -51,9 +57,7 @@ void wal_futex_wake_all(_Atomic uint32_t *word)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Lock held. Record why, wake everybody; later appends return FATAL. */
-static void wal_poison(steme_wal *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void wal_poison(steme_wal *w, const char *fmt, ...)
+void wal_poison(steme_wal *w, const char *fmt, ...)
 {
     if (!atomic_load(&w->wl_poisoned)) {
         va_list ap;
@@ -83,14 +87,15 @@ static void wal_do_roll(steme_wal *w)
     uint64_t start = w->wl_rolls[w->wl_roll_head];
     char tmp[WAL_NAME_MAX];
     w->wl_rolling = 1;
-    int fd = wal_prep_take(w, tmp, sizeof tmp);
+    uint64_t zeroed = 0;
+    int fd = wal_prep_take(w, tmp, sizeof tmp, &zeroed);
     unsigned seq = w->wl_prep_seq++;
     pthread_mutex_unlock(&w->wl_lock);
 
     steme_error e = { 0 };
     if (fd < 0) {   /* the preparer is behind (or failed): make one here */
         snprintf(tmp, sizeof tmp, "prep-s%u.tmp", seq);
-        fd = wal_seg_prepare(w, tmp, &e);
+        fd = wal_seg_prepare(w, tmp, &zeroed, &e);
     }
     int rc = fd < 0 ? STEME_E_IO : wal_seg_install(w, fd, tmp, start, &e);
 
@@ -114,6 +119,8 @@ static void wal_do_roll(steme_wal *w)
     } else {
         w->wl_roll_head = (w->wl_roll_head + 1) % WAL_MAX_ROLLS;
         w->wl_roll_count--;
+        w->wl_zero_seg_start = start;
+        w->wl_zero_end = zeroed;
         w->wl_stats.segments_created++;
     }
     w->wl_rolling = 0;
@@ -122,10 +129,10 @@ static void wal_do_roll(steme_wal *w)
         pthread_cond_broadcast(&w->wl_space_cv);
 }
 
-static int wal_write_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+static int wal_write_all(const wal_io *io, int fd, struct iovec *iov, int cnt, uint64_t off)
 {
     while (cnt > 0) {
-        ssize_t k = pwritev(fd, iov, cnt, (off_t)off);
+        ssize_t k = io->io_pwritev(fd, iov, cnt, (off_t)off);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -146,9 +153,31 @@ static int wal_write_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 
 int wal_can_claim(const steme_wal *w)
 {
-    return !w->wl_rolling && !w->wl_writing && w->wl_written < w->wl_reserved &&
-           !(w->wl_roll_count && w->wl_written == w->wl_rolls[w->wl_roll_head]) &&
-           w->wl_claim_epoch - w->wl_done_epoch < WAL_CLAIM_SLOTS;
+    /* syncs_in_flight (default 1): on the 2-vCPU VM measured, overlapping
+     * syncs cost CPU (more, smaller rounds) that the writers' sleeps and
+     * wake-ups need more; one round at a time gave more acks/s at 8 and 64
+     * writers (docs/wal.md). A second flusher still helps: it claims the
+     * next round while the first one wakes the acknowledged writers. */
+    if (w->wl_rolling || w->wl_writing || w->wl_written >= w->wl_reserved ||
+        w->wl_claim_epoch - w->wl_done_epoch >= (uint64_t)w->wl_max_inflight)
+        return 0;
+    uint64_t end = w->wl_reserved;
+    if (w->wl_roll_count) {
+        if (w->wl_written == w->wl_rolls[w->wl_roll_head])
+            return 0;
+        if (w->wl_rolls[w->wl_roll_head] < end)
+            end = w->wl_rolls[w->wl_roll_head];
+    }
+    return wal_zero_allows(w, end);
+}
+
+int wal_has_work(const steme_wal *w)
+{
+    if (w->wl_rolling)
+        return 0;
+    if (w->wl_roll_count && w->wl_written == w->wl_rolls[w->wl_roll_head])
+        return !w->wl_writing;
+    return wal_can_claim(w);
 }
 
 void wal_do_flush(steme_wal *w)
@@ -171,6 +200,8 @@ void wal_do_flush(steme_wal *w)
     uint64_t file_off = WAL_SEG_HDR + (start - seg->sg_start);
     w->wl_written = end;
     w->wl_writing = 1;
+    wal_zero_poke(w);
+    wal_io io = w->wl_io;
     pthread_mutex_unlock(&w->wl_lock);
 
     /* The claimed bytes are stable: appenders only write past wl_reserved
@@ -182,7 +213,7 @@ void wal_do_flush(steme_wal *w)
     iov[0].iov_len = (size_t)first;
     iov[1].iov_base = w->wl_ring;
     iov[1].iov_len = (size_t)(len - first);
-    int bad = wal_write_all(fd, iov, len > first ? 2 : 1, file_off) != 0 ? 1 : 0;
+    int bad = wal_write_all(&io, fd, iov, len > first ? 2 : 1, file_off) != 0 ? 1 : 0;
     int e = errno;
     /* The next round may start once this one's bytes are in the page cache:
      * its fdatasync then overlaps ours (this disk runs concurrent syncs
@@ -190,12 +221,12 @@ void wal_do_flush(steme_wal *w)
      * still copying. */
     pthread_mutex_lock(&w->wl_lock);
     w->wl_writing = 0;
-    if (!bad && w->wl_flushers_idle && w->wl_written < w->wl_reserved && !w->wl_flush_signalled) {
+    if (!bad && w->wl_flushers_idle && !w->wl_flush_signalled && wal_has_work(w)) {
         w->wl_flush_signalled = 1;
         pthread_cond_signal(&w->wl_flush_cv);
     }
     pthread_mutex_unlock(&w->wl_lock);
-    if (!bad && fdatasync(fd) != 0) {
+    if (!bad && io.io_fdatasync(fd) != 0) {
         bad = 2;
         e = errno;
     }
@@ -235,8 +266,10 @@ void wal_do_flush(steme_wal *w)
     atomic_store(&w->wl_epoch_pub, to);
     if (w->wl_space_waiters)
         pthread_cond_broadcast(&w->wl_space_cv);
-    if (w->wl_flushers_idle && w->wl_written < w->wl_reserved)
-        pthread_cond_signal(&w->wl_flush_cv);  /* one may wait for a claim slot */
+    if (w->wl_flushers_idle && !w->wl_flush_signalled && wal_has_work(w)) {
+        w->wl_flush_signalled = 1;  /* one may wait for a claim slot or the overlap rule */
+        pthread_cond_signal(&w->wl_flush_cv);
+    }
     /* Wake outside the lock: a wake-up costs microseconds per sleeper and
      * appenders need the lock meanwhile. */
     pthread_mutex_unlock(&w->wl_lock);

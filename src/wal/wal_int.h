@@ -2,7 +2,10 @@
  * wal/wal_int.h - internals of the write-ahead log, shared by the src/wal sources only.
  *
  *   wal_format.c   on-disk format: segment header, record header, file names
- *   wal_file.c     segment files: create, preallocate, roll, directory sync
+ *   wal_file.c     segment files: create, preallocate, roll, directory sync,
+ *                  the I/O indirection of the append path (wal_io)
+ *   wal_zero.c     zero-ahead: overwrite fallocated space with zeros ahead of
+ *                  the writers (STEME_WAL_PREALLOC_ZERO)
  *   wal_recover.c  the scan and repair done by steme_wal_open
  *   wal_commit.c   append + group commit (staging ring, flushers, futex wake)
  *   wal_open.c     options, open/close, checkpoint, stats
@@ -18,6 +21,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include "core/error.h"
 #include "steme/wal.h"
 
@@ -30,6 +35,12 @@
 #define WAL_MAX_ROLLS 64              /* segment rolls queued ahead of the flushers */
 #define WAL_WAKE_SLOTS 16             /* futex words, one per flush epoch mod 16 */
 #define WAL_CLAIM_SLOTS 32            /* claimed-but-not-yet-durable flush rounds */
+/* Zero-ahead sizes (wal_zero.c) for 64 MiB segments; smaller segments use
+ * proportionally smaller ones (segment/8, /64, /64, at least a page), so
+ * the tests' small segments run the same code. */
+#define WAL_ZERO_AHEAD (8u << 20)     /* zeros kept written this far past the writers */
+#define WAL_ZERO_CHUNK (1u << 20)     /* bytes zeroed (and synced) per step */
+#define WAL_ZERO_GAP   (1u << 20)     /* never zero closer than this to the writers */
 
 /* ---- format (wal_format.c) ------------------------------------------ */
 
@@ -59,6 +70,15 @@ typedef struct wal_seg {
     int sg_pending;      /* flush claims in flight on sg_fd */
 } wal_seg;
 
+/* ---- I/O of the append path (wal_file.c) ----------------------------- */
+
+/* The two calls whose failure poisons the handle, behind pointers so a test
+ * can make them fail (wal_test_set_io); the defaults are the syscalls. */
+typedef struct wal_io {
+    ssize_t (*io_pwritev)(int fd, const struct iovec *iov, int cnt, off_t off);
+    int (*io_fdatasync)(int fd);
+} wal_io;
+
 /* ---- the handle ------------------------------------------------------ */
 
 /* One write+fdatasync round claimed by a flusher. */
@@ -80,11 +100,14 @@ struct steme_wal {
     uint64_t wl_max_record;
     steme_wal_prealloc wl_prealloc;
     int wl_nflushers;
+    int wl_max_inflight;          /* rounds claimed and not yet durable, at most */
+    uint64_t wl_zero_ahead, wl_zero_chunk, wl_zero_gap; /* WAL_ZERO_* scaled */
     void (*wl_log)(void *ctx, int level, const char *msg);
     void *wl_log_ctx;
     uint8_t *wl_ring;             /* staging ring, wl_ring_cap bytes */
     uint64_t wl_ring_cap;         /* power of two; ring index = offset & (cap-1) */
     steme_errslot wl_errs;
+    wal_io wl_io;                 /* set at open (tests may swap it before appending) */
 
     /* --- read without the lock by waiters (published by flushers) --- */
     _Alignas(64) _Atomic uint64_t wl_durable_pub;   /* bytes durable (prefix) */
@@ -122,10 +145,17 @@ struct steme_wal {
     uint64_t wl_seg_base;         /* id of wl_segs[0]: segments removed so far */
     /* preparer: one spare preallocated segment file, named wl_prep_name */
     int wl_prep_fd;
+    uint64_t wl_prep_zeroed;      /* file bytes of the spare already written as zeros */
     int wl_prep_busy;
     int wl_prep_stop;
     unsigned wl_prep_seq;
     char wl_prep_name[WAL_NAME_MAX];
+    /* zero-ahead (wal_zero.c), in the ACTIVE segment wl_zero_seg_start */
+    uint64_t wl_zero_seg_start;
+    uint64_t wl_zero_end;         /* file bytes [0, end) hold data or written zeros */
+    uint64_t wl_zero_limit;       /* while busy: rounds may not end past this offset */
+    int wl_zero_busy;             /* a chunk's zeros are being written (not synced) */
+    int wl_zero_poked;            /* the preparer was signalled to zero */
     struct steme_wal_stats wl_stats;
     pthread_t wl_flusher_tids[STEME_WAL_MAX_FLUSHERS];
     int wl_nthreads;
@@ -139,11 +169,21 @@ void wal_log(const steme_wal *w, int level, const char *fmt, ...)
 
 /* wal_file.c */
 int wal_fsync_dir(steme_wal *w, steme_error *err);
-/* Give [from, segment_bytes) of fd its space as zeros per the prealloc mode; 0 or -1. */
+/* The default I/O (syscalls). */
+void wal_io_default(wal_io *io);
+/* Test hook: swap the append path's I/O (before the appends it should
+ * affect: rounds claimed after the call use it). */
+void wal_test_set_io(steme_wal *w, const wal_io *io);
+/* Give [from, segment_bytes) of fd its space per the prealloc mode (the
+ * ZERO mode fallocates here; wal_zero.c writes the zeros). 1 if it wrote
+ * zeros all the way (no fallocate on this file system), 0, or -1. */
 int wal_seg_fill(steme_wal *w, int fd, uint64_t from);
+/* Write zeros over file bytes [from, to) of fd; 0 or -1. */
+int wal_zero_fill(int fd, uint64_t from, uint64_t to);
 /* Create a preallocated, synced, unnamed-yet segment file `tmpname` in the
- * directory; returns the fd or -1 with err filled. */
-int wal_seg_prepare(steme_wal *w, const char *tmpname, steme_error *err);
+ * directory; returns the fd or -1 with err filled. *zeroed: file bytes
+ * [0, *zeroed) are written zeros (ZERO mode: the first WAL_ZERO_AHEAD). */
+int wal_seg_prepare(steme_wal *w, const char *tmpname, uint64_t *zeroed, steme_error *err);
 /* Turn a prepared file into the segment starting at `start`: header, rename,
  * directory sync. */
 int wal_seg_install(steme_wal *w, int fd, const char *tmpname, uint64_t start,
@@ -154,17 +194,37 @@ int wal_segs_push(steme_wal *w, uint64_t start, int fd);
 long wal_segs_find(const steme_wal *w, uint64_t off);
 int wal_prep_start(steme_wal *w, steme_error *err);
 void wal_prep_stop(steme_wal *w);
-/* Take the spare segment if ready (lock held): fd and its name, or -1. */
-int wal_prep_take(steme_wal *w, char *name, size_t cap);
+/* Take the spare segment if ready (lock held): fd, its name and its zeroed
+ * prefix, or -1. */
+int wal_prep_take(steme_wal *w, char *name, size_t cap, uint64_t *zeroed);
+
+/* wal_zero.c (all with wl_lock held) */
+/* Should the preparer zero the next chunk of the active segment now? */
+int wal_zero_wanted(const steme_wal *w);
+/* Zero the next chunk (drops the lock during the I/O). */
+void wal_zero_step(steme_wal *w);
+/* Wake the preparer if zeroing is due (called by flushers per round). */
+void wal_zero_poke(steme_wal *w);
+/* May a round ending at offset `end` be written now (not into a chunk
+ * being zeroed)? */
+static inline int wal_zero_allows(const steme_wal *w, uint64_t end)
+{
+    return !w->wl_zero_busy || end <= w->wl_zero_limit;
+}
 
 /* wal_recover.c */
 int wal_recover(steme_wal *w, steme_wal_recovery *rec, steme_error *err);
 
 /* wal_flush.c */
 void wal_futex_wake_all(_Atomic uint32_t *word);
+/* Lock held. Record why, wake everybody; later appends return FATAL. */
+void wal_poison(steme_wal *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Lock held: may a new round be claimed now (staged bytes, no roll due,
  * no round still writing, a claim slot free)? */
 int wal_can_claim(const steme_wal *w);
+/* Lock held: is there anything a flusher could do now (claim a round or
+ * install a queued segment)? Wake-ups are sent only then. */
+int wal_has_work(const steme_wal *w);
 /* Lock held, wal_can_claim() true: claim, write and sync one round in the
  * calling thread; returns with the lock held. */
 void wal_do_flush(steme_wal *w);

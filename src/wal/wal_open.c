@@ -22,9 +22,10 @@ void steme_wal_options_init(steme_wal_options *o)
     memset(o, 0, sizeof *o);
     o->segment_bytes = STEME_WAL_DEFAULT_SEGMENT_BYTES;
     o->max_record = 0;
-    o->preallocate = STEME_WAL_PREALLOC_FALLOCATE;
+    o->preallocate = STEME_WAL_PREALLOC_ZERO;
     o->buffer_bytes = STEME_WAL_DEFAULT_BUFFER_BYTES;
     o->flushers = 2;
+    o->syncs_in_flight = 1;
 }
 
 void wal_log(const steme_wal *w, int level, const char *fmt, ...)
@@ -68,11 +69,21 @@ static int check_options(const steme_wal_options *o, uint64_t *max_record, steme
     if (o->flushers < 1 || o->flushers > STEME_WAL_MAX_FLUSHERS)
         return steme_err(err, STEME_E_INVALID, "wal: flushers must be 1..%d, got %d",
                          STEME_WAL_MAX_FLUSHERS, o->flushers);
+    if (o->syncs_in_flight < 1 || o->syncs_in_flight > WAL_CLAIM_SLOTS)
+        return steme_err(err, STEME_E_INVALID, "wal: syncs_in_flight must be 1..%d, got %d",
+                         WAL_CLAIM_SLOTS, o->syncs_in_flight);
     if (o->buffer_bytes > ((size_t)1 << 32))
         return steme_err(err, STEME_E_INVALID, "wal: buffer_bytes %zu is above 4 GiB",
                          o->buffer_bytes);
     *max_record = mr;
     return STEME_OK;
+}
+
+/* A zero-ahead size: `scaled` rounded up to a page, at most `max`. */
+static uint64_t zero_size(uint64_t scaled, uint64_t max)
+{
+    uint64_t v = (scaled + 4095) & ~(uint64_t)4095;
+    return v < 4096 ? 4096 : v > max ? max : v;
 }
 
 /* Directory (created if missing) and its LOCK file. */
@@ -136,6 +147,7 @@ int steme_wal_open(const char *dir, const steme_wal_options *o, steme_wal **out,
     if (!w)
         return steme_err(err, STEME_E_NOMEM, "wal: out of memory");
     w->wl_dirfd = w->wl_lockfd = w->wl_prep_fd = -1;
+    wal_io_default(&w->wl_io);
     pthread_mutex_init(&w->wl_lock, NULL);
     pthread_cond_init(&w->wl_flush_cv, NULL);
     pthread_cond_init(&w->wl_space_cv, NULL);
@@ -145,6 +157,10 @@ int steme_wal_open(const char *dir, const steme_wal_options *o, steme_wal **out,
     w->wl_max_record = max_record;
     w->wl_prealloc = o->preallocate;
     w->wl_nflushers = o->flushers;
+    w->wl_max_inflight = o->syncs_in_flight;
+    w->wl_zero_ahead = zero_size(o->segment_bytes / 8, WAL_ZERO_AHEAD);
+    w->wl_zero_chunk = zero_size(o->segment_bytes / 64, WAL_ZERO_CHUNK);
+    w->wl_zero_gap = zero_size(o->segment_bytes / 64, WAL_ZERO_GAP);
     w->wl_log = o->log;
     w->wl_log_ctx = o->log_ctx;
     uint64_t cap = 64 * 1024;

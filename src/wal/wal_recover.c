@@ -160,7 +160,7 @@ static int scan_segment(steme_wal *w, const char *name, int fd, uint64_t size, i
             name, why, (unsigned long long)rs->rs_end, (unsigned long long)p,
             (unsigned long long)(q - p), is_last ? " (torn tail?)" : "", saved);
     /* Cut the bytes; the last segment gets its zeroed space back for appends. */
-    if (ftruncate(fd, (off_t)p) != 0 || (is_last && wal_seg_fill(w, fd, p) != 0) ||
+    if (ftruncate(fd, (off_t)p) != 0 || (is_last && wal_seg_fill(w, fd, p) < 0) ||
         fdatasync(fd) != 0)
         return steme_err(err, STEME_E_IO, "wal: truncate %s/%s at %llu: %s", w->wl_dir, name,
                          (unsigned long long)p, strerror(errno));
@@ -330,10 +330,13 @@ int wal_recover(steme_wal *w, steme_wal_recovery *r, steme_error *err)
     for (size_t i = 0; i < ngood; i++)
         if (good[i].rs_fd >= 0)
             close(good[i].rs_fd);
+    /* Zero-ahead starts at the end of the data of a reopened segment (what
+     * follows is zeros or unwritten; rewriting zeros is harmless). */
+    uint64_t zeroed = ngood ? WAL_SEG_HDR + (next - good[ngood - 1].rs_start) : 0;
     if (rc == STEME_OK && (w->wl_nsegs == 0 || w->wl_segs[w->wl_nsegs - 1].sg_end != WAL_SEG_OPEN)) {
         /* Nothing to append to: start a fresh segment at `next`. */
         const char *tmp = "prep-open.tmp";
-        int fd = wal_seg_prepare(w, tmp, err);
+        int fd = wal_seg_prepare(w, tmp, &zeroed, err);
         if (fd < 0)
             rc = STEME_E_IO;
         else if ((rc = wal_seg_install(w, fd, tmp, next, err)) != STEME_OK ||
@@ -345,6 +348,8 @@ int wal_recover(steme_wal *w, steme_wal_recovery *r, steme_error *err)
     if (rc == STEME_OK) {
         w->wl_reserved = w->wl_res_boundary = w->wl_written = w->wl_durable = next;
         w->wl_res_seg_start = w->wl_segs[w->wl_nsegs - 1].sg_start;
+        w->wl_zero_seg_start = w->wl_res_seg_start;
+        w->wl_zero_end = zeroed;
         atomic_store(&w->wl_durable_pub, next);
         atomic_store(&w->wl_boundary_pub, next);
         r->segments = w->wl_nsegs;

@@ -345,9 +345,12 @@ static void test_threads(void **state)
     (void)state;
     char *dir = tu_tempdir("wal-thr");
     for (int mode = 0; mode < 3; mode++) {
-        steme_wal_options o = tw_opts(mode == 1 ? 16384 : 0, NULL);
+        /* mode 2 (ZERO) with 64 KiB segments: rolls, and the zero-ahead
+         * running next to the flushers (its sizes scale with the segment). */
+        steme_wal_options o = tw_opts(mode == 1 ? 16384 : mode == 2 ? 65536 : 0, NULL);
         o.preallocate = (steme_wal_prealloc)mode;
         o.flushers = 1 + mode;
+        o.syncs_in_flight = 1 + mode;
         steme_wal *w = tw_open(dir, &o, NULL);
         enum { T = 8, N = 300 };
         pthread_t t[T];
@@ -417,6 +420,10 @@ static void test_bad_input(void **state)
     o.flushers = 0;
     assert_int_equal(steme_wal_open(dir, &o, &w, NULL, &e), STEME_E_INVALID);
     assert_non_null(strstr(e.message, "flushers"));
+    o = tw_opts(0, NULL);
+    o.syncs_in_flight = 0;
+    assert_int_equal(steme_wal_open(dir, &o, &w, NULL, &e), STEME_E_INVALID);
+    assert_non_null(strstr(e.message, "syncs_in_flight"));
     o = tw_opts(0, NULL);
     o.preallocate = (steme_wal_prealloc)9;
     assert_int_equal(steme_wal_open(dir, &o, &w, NULL, &e), STEME_E_INVALID);

@@ -166,8 +166,8 @@ static void test_crash_trials(void **state)
         steme_wal_options_init(&o);
         o.segment_bytes = seg_sizes[tu_rng_below(&rng, 4)];
         o.flushers = 1 + (int)tu_rng_below(&rng, 3);
-        o.preallocate = tu_rng_below(&rng, 4) == 0 ? STEME_WAL_PREALLOC_NONE
-                                                   : STEME_WAL_PREALLOC_FALLOCATE;
+        o.syncs_in_flight = 1 + (int)tu_rng_below(&rng, 3);
+        o.preallocate = (steme_wal_prealloc)tu_rng_below(&rng, 3);   /* NONE, FALLOCATE, ZERO */
         o.log = tw_log_cb;          /* keep the child quiet */
         static tw_log child_log;
         o.log_ctx = &child_log;
