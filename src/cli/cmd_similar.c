@@ -2,9 +2,13 @@
  * assertion embeddings, on the database directory's vector index
  * (DIR/vectors, a steme_vector_store with its own log).
  *
- * The index's dimension and metric are fixed when it is created; the CLI
- * keeps them in DIR/vectors/cli.conf (two text lines, "dim N" and
- * "metric l2|cosine|ip") so later commands open it the same way. */
+ * The index's configuration (dimension, metric, storage, HNSW parameters)
+ * is fixed when it is created, by the first add, and kept in the database
+ * (steme/vector_meta.h, key \0VX:default) so later commands, and `steme
+ * serve`, open it the same way. Databases made before that kept dimension
+ * and metric in DIR/vectors/cli.conf (two text lines, "dim N" and "metric
+ * l2|cosine|ip"): when the database has no record yet, that file is
+ * imported once (and left as it is; it is never read again). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/cli_db.h"
 #include "steme/vector.h"
+#include "steme/vector_meta.h"
 
 #define MAX_DIM STEME_VECTOR_MAX_DIM
 
@@ -42,36 +47,70 @@ static int parse_vector(const char *s, float *v, uint32_t *dim)
     return CLI_OK;
 }
 
-/* Read (or, when create, write) DIR/vectors/cli.conf. */
-static int index_config(const char *vdir, int create, uint32_t *dim, int *metric)
+/* An old DIR/vectors/cli.conf as *m (the index defaults for the rest,
+ * created_at its mtime): CLI_OK, CLI_FAIL when there is none (errno
+ * ENOENT, nothing printed), CLI_DAMAGED when it does not parse. */
+static int legacy_config(const char *vdir, steme_vector_meta *m)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/cli.conf", vdir);
     FILE *f = fopen(path, "r");
-    if (f) {
-        char name[16];
-        unsigned d = 0;
-        int ok = fscanf(f, "dim %u\nmetric %15s", &d, name) == 2;
-        fclose(f);
-        int m = 0;
-        for (int i = 1; i <= 3; i++)
-            if (ok && strcmp(name, metric_names[i]) == 0)
-                m = i;
-        if (!ok || m == 0 || d == 0 || d > MAX_DIM)
-            return cli_fail(CLI_DAMAGED, "similar", "%s is damaged", path);
-        if (*dim && *dim != d)
-            return cli_fail(CLI_USAGE, "similar", "the index holds %u-dimensional vectors, not %u",
-                            d, *dim);
-        *dim = d, *metric = m;
-        return CLI_OK;
+    if (!f) {
+        if (errno == ENOENT)
+            return CLI_FAIL;
+        return cli_fail(CLI_ERROR, "similar", "open %s: %s", path, strerror(errno));
     }
-    if (!create)
-        return cli_fail(CLI_FAIL, "similar", "no vector index yet (steme similar add ...)");
-    if (mkdir(vdir, 0700) != 0 && errno != EEXIST)
-        return cli_fail(CLI_ERROR, "similar", "mkdir %s: %s", vdir, strerror(errno));
-    if (!(f = fopen(path, "w")) || fprintf(f, "dim %u\nmetric %s\n", *dim,
-                                           metric_names[*metric]) < 0 || fclose(f) != 0)
-        return cli_fail(CLI_ERROR, "similar", "cannot write %s", path);
+    char name[16];
+    unsigned d = 0;
+    int ok = fscanf(f, "dim %u\nmetric %15s", &d, name) == 2;
+    struct stat st;
+    uint64_t mtime = fstat(fileno(f), &st) == 0 && st.st_mtim.tv_sec > 0
+                         ? (uint64_t)st.st_mtim.tv_sec * 1000u +
+                               (uint64_t)st.st_mtim.tv_nsec / 1000000u
+                         : 0;
+    fclose(f);
+    int metric = 0;
+    for (int i = 1; i <= 3; i++)
+        if (ok && strcmp(name, metric_names[i]) == 0)
+            metric = i;
+    if (!ok || metric == 0 || d == 0 || d > MAX_DIM)
+        return cli_fail(CLI_DAMAGED, "similar", "%s is damaged", path);
+    steme_vector_options vo;
+    steme_vector_options_init(&vo, d);
+    *m = (steme_vector_meta){d, (steme_vector_metric)metric, vo.storage, vo.M,
+                             vo.ef_construction, vo.ef_search, mtime};
+    return CLI_OK;
+}
+
+/* The index's configuration into *m: the database's record; else an old
+ * cli.conf, imported; else, for an add (create), a new one made of the
+ * added vector's dimension, the metric and the index defaults. dim: the
+ * vector's dimension, which must match. */
+static int index_config(steme_db *db, const char *vdir, int create, uint32_t dim, int metric,
+                        steme_vector_meta *m)
+{
+    int s = steme_db_vector_meta_get(db, STEME_VECTOR_META_DEFAULT, m);
+    if (s == STEME_E_NOTFOUND) {
+        int rc = legacy_config(vdir, m);
+        if (rc == CLI_FAIL && !create)
+            return cli_fail(CLI_FAIL, "similar", "no vector index yet (steme similar add ...)");
+        if (rc == CLI_FAIL) {
+            if (mkdir(vdir, 0700) != 0 && errno != EEXIST)
+                return cli_fail(CLI_ERROR, "similar", "mkdir %s: %s", vdir, strerror(errno));
+            steme_vector_options vo;
+            steme_vector_options_init(&vo, dim);
+            *m = (steme_vector_meta){dim, (steme_vector_metric)metric, vo.storage, vo.M,
+                                     vo.ef_construction, vo.ef_search, cli_now_ms()};
+        } else if (rc != CLI_OK) {
+            return rc;
+        }
+        s = steme_db_vector_meta_put(db, STEME_VECTOR_META_DEFAULT, m);
+    }
+    if (s != STEME_OK)
+        return cli_db_fail(db, "similar", s);
+    if (dim != m->dim)
+        return cli_fail(CLI_USAGE, "similar", "the index holds %u-dimensional vectors, not %u",
+                        m->dim, dim);
     return CLI_OK;
 }
 
@@ -122,11 +161,22 @@ static int run_similar(int argc, char **argv)
     if (stat(vdir, &st) != 0)
         return cli_fail(CLI_FAIL, "similar", "no steme database in %s (steme init)", dir);
     snprintf(vdir, sizeof vdir, "%s/vectors", dir);
-    if ((rc = index_config(vdir, sub == 0, &dim, &metric)) != CLI_OK)
+    steme_db *db;
+    steme_vector_meta meta;
+    if ((rc = cli_open_db("similar", dir, 0, &db)) != CLI_OK)
         return rc;
+    rc = index_config(db, vdir, sub == 0, dim, metric, &meta);
+    steme_db_close(db);
+    if (rc != CLI_OK)
+        return rc;
+    metric = (int)meta.metric;
     steme_vector_options vo;
     steme_vector_options_init(&vo, dim);
-    vo.metric = (steme_vector_metric)metric;
+    vo.metric = meta.metric;
+    vo.storage = meta.storage;
+    vo.M = meta.M;
+    vo.ef_construction = meta.ef_construction;
+    vo.ef_search = meta.ef_search;
     vo.max_elements = 1u << 20;
     steme_vector_store *vs;
     steme_error e;

@@ -6,16 +6,22 @@
  * `steme visual add` and the server share one index (not at the same time:
  * each index's log admits one process, the other gets STEME_E_BUSY).
  *
- * Vector index configuration. A vector store fixes its dimension and metric
- * when created; the CLI records them in DIR/vectors/cli.conf, two text lines
- * "dim N\nmetric l2|cosine|ip\n", and opens the store with max_elements
- * 2^20. This file MUST stay compatible with src/cli/cmd_similar.c
- * (index_config and run_similar): same file, same format, same options.
- * Without cli.conf there is no index yet; the first add creates it (the
- * dimension is the added vector's, the metric the request's or cosine, as
- * the CLI's default). cli.conf is written to a temporary name, synced and
- * renamed, and the directory synced, before the store is opened: a vector
- * acknowledged afterwards can never outlive the record of its dimension.
+ * Vector index configuration. A vector store fixes its dimension, metric,
+ * storage mode and HNSW parameters when created; they are kept in the
+ * database (steme/vector_meta.h, record STEME_VECTOR_META_DEFAULT), as
+ * src/cli/cmd_similar.c keeps them, and the store is opened with those and
+ * max_elements 2^20 (the CLI's). Without the record there is no index yet;
+ * the first add creates it (the dimension is the added vector's, the metric
+ * the request's or cosine, as the CLI's default, the rest the index
+ * defaults). The record is written through the database's log (durable on
+ * return) before the store is opened: a vector acknowledged afterwards can
+ * never outlive the record of its dimension.
+ *
+ * Databases made before kept dimension and metric in DIR/vectors/cli.conf,
+ * two text lines "dim N\nmetric l2|cosine|ip\n": when the database has no
+ * record, that file is imported once at start (the same reading as
+ * cmd_similar.c's, fscanf format included) and then left alone. A damaged
+ * one stops the start (the server will not guess a dimension).
  *
  * Lifetime and threads: the visual index is opened at start (creating
  * DIR/visual, as the CLI does on first use) and both are closed after the
@@ -25,14 +31,13 @@
  * serialised by a mutex.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "server/srv_int.h"
+#include "steme/vector_meta.h"
 
 /* Indexed by steme_vector_metric, as metric_names in cmd_similar.c. */
 static const char *const metric_names[] = {NULL, "l2", "cosine", "ip"};
@@ -53,18 +58,13 @@ int srv_metric_parse(const char *name)
     return 0;
 }
 
-static int conf_path(const srv *s, char *buf, size_t cap, const char *suffix)
-{
-    return (size_t)snprintf(buf, cap, "%s/cli.conf%s", s->vec.dir, suffix) < cap;
-}
-
-/* Read DIR/vectors/cli.conf: STEME_OK with dim/metric, STEME_E_NOTFOUND when
- * there is none, STEME_E_CORRUPT when it does not parse (cmd_similar.c's
- * reading, including its fscanf format, so both accept the same files). */
-static int conf_read(const srv *s, uint32_t *dim, int *metric, steme_error *err)
+/* Read an old DIR/vectors/cli.conf into *m (the index defaults for the
+ * rest, created_at its mtime): STEME_OK, STEME_E_NOTFOUND when there is
+ * none, STEME_E_CORRUPT when it does not parse. */
+static int legacy_conf_read(const srv *s, steme_vector_meta *m, steme_error *err)
 {
     char path[SRV_PATH_MAX + 16];
-    if (!conf_path(s, path, sizeof path, ""))
+    if ((size_t)snprintf(path, sizeof path, "%s/cli.conf", s->vec.dir) >= sizeof path)
         return steme_err(err, STEME_E_INVALID, "database path too long");
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -75,59 +75,48 @@ static int conf_read(const srv *s, uint32_t *dim, int *metric, steme_error *err)
     char name[16];
     unsigned d = 0;
     int ok = fscanf(f, "dim %u\nmetric %15s", &d, name) == 2;
+    struct stat st;
+    uint64_t mtime = fstat(fileno(f), &st) == 0 && st.st_mtim.tv_sec > 0
+                         ? (uint64_t)st.st_mtim.tv_sec * 1000u +
+                               (uint64_t)st.st_mtim.tv_nsec / 1000000u
+                         : 0;
     fclose(f);
-    int m = ok ? srv_metric_parse(name) : 0;
-    if (!ok || m == 0 || d == 0 || d > STEME_VECTOR_MAX_DIM)
+    int metric = ok ? srv_metric_parse(name) : 0;
+    if (!ok || metric == 0 || d == 0 || d > STEME_VECTOR_MAX_DIM)
         return STEME_CORRUPT(err, "%s is damaged (expected \"dim N\" and \"metric "
                              "l2|cosine|ip\")", path);
-    *dim = d;
-    *metric = m;
+    steme_vector_options vo;
+    steme_vector_options_init(&vo, d);
+    *m = (steme_vector_meta){d, (steme_vector_metric)metric, vo.storage, vo.M,
+                             vo.ef_construction, vo.ef_search, mtime};
     return STEME_OK;
 }
 
-static int fsync_path(const char *path, int flags)
+/* Write the index's record through the database's log. */
+static int meta_put(srv *s, const steme_vector_meta *m, steme_error *err)
 {
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Write cli.conf durably: tmp, fsync, rename, fsync the directory. */
-static int conf_write(const srv *s, uint32_t dim, int metric, steme_error *err)
-{
-    char path[SRV_PATH_MAX + 16], tmp[SRV_PATH_MAX + 16];
-    if (!conf_path(s, path, sizeof path, "") || !conf_path(s, tmp, sizeof tmp, ".tmp"))
-        return steme_err(err, STEME_E_INVALID, "database path too long");
-    if (mkdir(s->vec.dir, 0700) != 0 && errno != EEXIST)
-        return steme_err(err, STEME_E_IO, "mkdir %s: %s", s->vec.dir, strerror(errno));
-    FILE *f = fopen(tmp, "w");
-    int bad = !f || fprintf(f, "dim %u\nmetric %s\n", dim, metric_names[metric]) < 0;
-    bad |= f && fflush(f) != 0;
-    bad |= f && fsync(fileno(f)) != 0;
-    bad |= f && fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0 || fsync_path(s->vec.dir, O_RDONLY | O_DIRECTORY) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return steme_err(err, STEME_E_IO, "cannot write %s: %s", path, strerror(e));
-    }
+    int rc = steme_db_vector_meta_put(s->db, STEME_VECTOR_META_DEFAULT, m);
+    if (rc != STEME_OK)
+        return steme_err(err, rc, "%s", steme_db_errmsg(s->db));
     return STEME_OK;
 }
 
-static int store_open(srv *s, uint32_t dim, int metric, steme_error *err)
+static int store_open(srv *s, const steme_vector_meta *m, steme_error *err)
 {
     steme_vector_options vo;
-    steme_vector_options_init(&vo, dim);
-    vo.metric = (steme_vector_metric)metric;
+    steme_vector_options_init(&vo, m->dim);
+    vo.metric = m->metric;
+    vo.storage = m->storage;
+    vo.M = m->M;
+    vo.ef_construction = m->ef_construction;
+    vo.ef_search = m->ef_search;
     vo.max_elements = SRV_VECTOR_MAX_ELEMENTS;
     steme_vector_store *vs;
     int rc = steme_vector_store_open(s->vec.dir, &vo, &vs, err);
     if (rc != STEME_OK)
         return rc;
-    s->vec.dim = dim;
-    s->vec.metric = metric;
+    s->vec.dim = m->dim;
+    s->vec.metric = (int)m->metric;
     atomic_store_explicit(&s->vec.store, vs, memory_order_release);
     return STEME_OK;
 }
@@ -142,8 +131,16 @@ int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err)
     pthread_mutex_lock(&s->vec.create_lock);
     int rc = STEME_OK;
     /* Another request may have created it meanwhile: the caller re-reads. */
-    if (!srv_vectors(s) && (rc = conf_write(s, dim, metric, err)) == STEME_OK)
-        rc = store_open(s, dim, metric, err);
+    if (!srv_vectors(s)) {
+        steme_vector_options vo;
+        steme_vector_options_init(&vo, dim);
+        steme_vector_meta m = {dim, (steme_vector_metric)metric, vo.storage, vo.M,
+                               vo.ef_construction, vo.ef_search, srv_now_ms()};
+        if (mkdir(s->vec.dir, 0700) != 0 && errno != EEXIST)
+            rc = steme_err(err, STEME_E_IO, "mkdir %s: %s", s->vec.dir, strerror(errno));
+        else if ((rc = meta_put(s, &m, err)) == STEME_OK)
+            rc = store_open(s, &m, err);
+    }
     pthread_mutex_unlock(&s->vec.create_lock);
     return rc;
 }
@@ -156,11 +153,14 @@ int srv_indexes_open(srv *s, steme_error *err)
     if (pthread_mutex_init(&s->vec.create_lock, NULL) != 0)
         return steme_err(err, STEME_E_NOMEM, "cannot create a mutex");
     s->vec.lock_ready = 1;
-    uint32_t dim = 0;
-    int metric = 0;
-    int rc = conf_read(s, &dim, &metric, err);
+    steme_vector_meta m;
+    int rc = steme_db_vector_meta_get(s->db, STEME_VECTOR_META_DEFAULT, &m);
+    if (rc != STEME_OK && rc != STEME_E_NOTFOUND)
+        steme_err(err, rc, "%s", steme_db_errmsg(s->db));
+    if (rc == STEME_E_NOTFOUND && (rc = legacy_conf_read(s, &m, err)) == STEME_OK)
+        rc = meta_put(s, &m, err);   /* imported once; cli.conf is not read again */
     if (rc == STEME_OK)
-        rc = store_open(s, dim, metric, err);
+        rc = store_open(s, &m, err);
     else if (rc == STEME_E_NOTFOUND)
         rc = STEME_OK;   /* no vector index yet: the first add creates it */
     if (rc != STEME_OK) {

@@ -75,7 +75,8 @@ void srv_metrics_observe(srv_metrics *m, srv_route_id route, int status, uint64_
 
 #define SRV_PATH_MAX 4096
 
-/* The vector index (srv_index.c): NULL until DIR/vectors/cli.conf exists. */
+/* The vector index (srv_index.c): NULL until the database has the vector
+ * index's record (steme/vector_meta.h). */
 typedef struct srv_vector_index {
     _Atomic(steme_vector_store *) store;  /* published with dim/metric set */
     uint32_t dim;                         /* fixed by the first add */
@@ -100,16 +101,16 @@ typedef struct srv {
 
 /* ------------------------------------------------ indexes (srv_index.c) */
 
-/* Open DB/vectors (if cli.conf says it exists) and DB/visual (created if
- * needed) as the CLI does. STEME_OK, or the failing status with err filled
- * (STEME_E_BUSY: a CLI command holds an index; STEME_E_CORRUPT: cli.conf or
- * an index log is damaged). Call srv_indexes_close even after a failure. */
+/* Open DB/vectors (if the database has its record, or an old cli.conf to
+ * import) and DB/visual (created if needed) as the CLI does. STEME_OK, or the
+ * failing status with err filled (STEME_E_BUSY: a CLI command holds an index;
+ * STEME_E_CORRUPT: the record, an old cli.conf or an index log is damaged). Call srv_indexes_close even after a failure. */
 int srv_indexes_open(srv *s, steme_error *err);
 /* Close both (after the HTTP workers stopped: not concurrent with requests). */
 void srv_indexes_close(srv *s);
 /* The vector store, or NULL while there is none (acquire: dim/metric valid). */
 steme_vector_store *srv_vectors(srv *s);
-/* Create the vector index (cli.conf, then the store) unless one appeared
+/* Create the vector index (record in the database, then the store) unless one appeared
  * meanwhile; the caller then re-reads srv_vectors() and checks its dim. */
 int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err);
 /* "l2" / "cosine" / "ip" <-> steme_vector_metric (0: unknown name). */

@@ -24,6 +24,7 @@ int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
         case DB_LOG_ESCALATION: fn = db_apply_escalation; break;
         case DB_LOG_SUPERSESSION: fn = db_apply_supersession; break;
         case DB_LOG_QUOTA_LIMIT: fn = db_apply_quota_limit; break;
+        case DB_LOG_VECTOR_META: fn = db_apply_vector_meta; break;
         default:
             return db_fail(db, STEME_E_CORRUPT, "unknown log record kind %u", kind);
     }

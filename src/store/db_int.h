@@ -16,6 +16,8 @@
  *     kind 8  SUPERSESSION  body = [old subject_len u16][old subject]
  *                                  [new subject_len u16][new subject][Supersession]
  *     kind 9  QUOTA_LIMIT   body = [agent 32][limit u64 LE] (limit 0 = remove)
+ *     kind 10 VECTOR_META   body = [name_len u16 LE][name][vector meta encoding]
+ *                                  (src/store/vector_meta.c)
  *
  * Replay decodes each record and applies it again; every apply is
  * idempotent: a record carries the resulting state (not a delta), or, for
@@ -44,7 +46,8 @@ enum db_log_kind {
     DB_LOG_PACK_MEMBER = 6,
     DB_LOG_ESCALATION = 7,
     DB_LOG_SUPERSESSION = 8,
-    DB_LOG_QUOTA_LIMIT = 9
+    DB_LOG_QUOTA_LIMIT = 9,
+    DB_LOG_VECTOR_META = 10
 };
 
 /* Striped locks serialise read-modify-write on one logical key (a voter's
@@ -159,6 +162,7 @@ int db_apply_pack_member(steme_db *db, const uint8_t *body, size_t len, const db
 int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
 int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
 int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
+int db_apply_vector_meta(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
 
 /* The KV handle of db (stores use only it and the key codec). */
 static inline steme_kv *db_kv(steme_db *db) { return db->db_kv; }

@@ -578,8 +578,8 @@ def scenario_vectors(binary):
               "first vector add", st, b)
         check(r.getheader("X-Quota-Remaining") == str(10000 - 4 * 10 - 10),
               "vector add charged as an assert", r.getheader("X-Quota-Remaining"))
-        with open(os.path.join(s.db, "db", "vectors", "cli.conf")) as f:
-            check(f.read() == "dim 3\nmetric l2\n", "cli.conf as the CLI writes it")
+        check(not os.path.exists(os.path.join(s.db, "db", "vectors", "cli.conf")),
+              "the index's configuration is kept in the database, not in cli.conf")
         for h, v in zip(hs[1:], vecs[1:]):
             st, b, _ = c.post("/v1/vectors", {"id": h, "vector": v}, author)
             check(st == 201 and b["metric"] == "l2", "vector add", st, b)
@@ -771,16 +771,42 @@ def scenario_index_cli(binary):
                                "--db", db, "--json")
         check(rc == 0 and json.loads(out.splitlines()[0])["hash"] == hs[2],
               "API phash found by the CLI", rc, out, err)
-        # A damaged cli.conf stops the server from starting rather than guessing.
+    finally:
+        s.kill()
+    # Databases made before kept dimension and metric in DB/vectors/cli.conf: a database
+    # without the record imports it once at start (a damaged one stops the start rather
+    # than guessing); once imported, cli.conf is not read again.
+    old = Server(binary)
+    try:
+        old.start()
+        old.stop()
+        db = os.path.join(old.db, "db")
         conf = os.path.join(db, "vectors", "cli.conf")
+        os.makedirs(os.path.dirname(conf), exist_ok=True)
         with open(conf, "w") as f:
             f.write("dim zero\n")
         proc = subprocess.run([binary, "serve", "--db", db, "--listen", "127.0.0.1:0"],
                               capture_output=True, timeout=TIMEOUT)
         check(proc.returncode != 0 and b"cli.conf" in proc.stderr,
               "serve refuses a damaged cli.conf", proc.returncode, proc.stderr)
+        with open(conf, "w") as f:
+            f.write("dim 2\nmetric ip\n")
+        old.start()
+        c = old.client()
+        author = key(82)
+        st, b, _ = c.post("/v1/assertions", assertion(author, "legacy", "p", "x"), author)
+        h = b["hash"]
+        st, b, _ = c.post("/v1/vectors", {"id": h, "vector": [1.0, 0.0]}, author)
+        check(st == 201 and b["dim"] == 2 and b["metric"] == "ip", "cli.conf imported", st, b)
+        old.stop()
+        with open(conf, "w") as f:
+            f.write("dim zero\n")
+        old.start()
+        b = vsearch(old.client(), [1.0, 0.0], k=1)
+        check(ids(b["hits"]) == [h] and b["metric"] == "ip", "cli.conf not read again", b)
+        old.stop()
     finally:
-        s.kill()
+        old.kill()
 
 
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items()
