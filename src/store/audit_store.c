@@ -13,9 +13,9 @@
  * The by-id value is the middle of the AU key (agent, then time big-endian),
  * so get rebuilds the AU key from it without decoding anything.
  *
- * A listing collects a page of records (copied) with one scan, then hands
- * them to the caller outside the scan: scan callbacks may not call back into
- * the engine, and the caller's callback may want to.
+ * A listing collects a page of records (copied, store_page.h) with one scan,
+ * then hands them to the caller outside the scan: scan callbacks may not call
+ * back into the engine, and the caller's callback may want to.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +23,9 @@
 #include "steme/audit.h"
 #include "steme/keys.h"
 #include "store/db_int.h"
+#include "store/store_page.h"
 
 #define AQ_VALUE_LEN (STEME_AGENT_ID_LEN + 8)
-#define PAGE 64
 
 static steme_db *adb(steme_audit *a) { return (steme_db *)a; }
 
@@ -175,55 +175,15 @@ int steme_audit_get(steme_audit *a, const steme_id16 *query_id, steme_buf *buf,
 
 /* ------------------------------------------------------------- listing */
 
-typedef struct apage {
-    size_t n;
-    int past;                /* reached a key after to_ts */
-    int bad;                 /* malformed key */
-    int nomem;
-    uint64_t to_ts;
-    uint64_t ts[PAGE];
-    steme_id16 id[PAGE];
-    size_t off[PAGE], len[PAGE];
-    steme_buf arena;         /* the page's values, back to back */
-    size_t used;
-} apage;
-
-static int collect(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen)
-{
-    apage *p = ctx;
-    steme_key k;
-    if (steme_key_decode(key, klen, &k, NULL) != STEME_OK || k.family != STEME_FAM_AUDIT) {
-        p->bad = 1;
-        return 1;
-    }
-    if (k.ts > p->to_ts) {
-        p->past = 1;
-        return 1;
-    }
-    if (steme_buf_reserve(&p->arena, p->used + vlen) != STEME_OK) {
-        p->nomem = 1;
-        return 1;
-    }
-    if (vlen)
-        memcpy(p->arena.data + p->used, v, vlen);
-    p->ts[p->n] = k.ts;
-    p->id[p->n] = k.id;
-    p->off[p->n] = p->used;
-    p->len[p->n] = vlen;
-    p->used += vlen;
-    p->n++;
-    return 0;
-}
-
 /* Hand the page's records to fn; 1 if fn asked to stop. */
-static int deliver(steme_db *db, apage *p, const steme_agent_id *agent,
+static int deliver(steme_db *db, const store_page *p, const steme_agent_id *agent,
                    steme_audit_cursor *cursor, steme_audit_fn fn, void *ctx, size_t *listed,
                    int *rc)
 {
     for (size_t i = 0; i < p->n; i++) {
         steme_query_audit q;
         steme_error e;
-        if (steme_query_audit_decode(p->arena.data + p->off[i], p->len[i], &q, &e) != STEME_OK) {
+        if (steme_query_audit_decode(store_page_value(p, i), p->len[i], &q, &e) != STEME_OK) {
             *rc = db_fail(db, STEME_E_CORRUPT, "list audits: stored record: %s", e.message);
             return 1;
         }
@@ -279,36 +239,23 @@ int steme_audit_list_agent(steme_audit *a, const steme_agent_id *agent, uint64_t
     if (rc != STEME_OK)
         return db_fail(db, rc, "list audits: start key");
 
-    apage *p = calloc(1, sizeof *p);
+    store_page *p = store_page_new(STEME_FAM_AUDIT, to_ts);
     if (!p)
         return db_fail(db, STEME_E_NOMEM, "list audits: out of memory");
-    p->to_ts = to_ts;
     size_t listed = 0;
     while (limit == 0 || listed < limit) {
-        size_t want = limit ? limit - listed : PAGE;
-        if (want > PAGE)
-            want = PAGE;
-        p->n = 0;
-        p->used = 0;
-        rc = steme_kv_scan(db->db_kv, prefix, plen, have_after ? after : NULL, alen, want, 0,
-                           collect, p, NULL);
-        if (rc != STEME_OK) {
-            db_fail(db, rc, "list audits: %s", steme_kv_errmsg(db->db_kv));
+        size_t want = store_page_want(limit, listed);
+        rc = store_page_fill(db, p, prefix, plen, have_after ? after : NULL, alen, want, 0,
+                             "list audits");
+        if (rc != STEME_OK)
             break;
-        }
-        if (p->bad || p->nomem) {
-            rc = p->bad ? db_fail(db, STEME_E_CORRUPT, "list audits: malformed key")
-                        : db_fail(db, STEME_E_NOMEM, "list audits: out of memory");
-            break;
-        }
         if (deliver(db, p, agent, cursor, fn, ctx, &listed, &rc) || p->past || p->n < want)
             break;
         if ((rc = au_key(agent, cursor->timestamp, &cursor->query_id, after, &alen)) != STEME_OK)
             break;
         have_after = 1;
     }
-    steme_buf_free(&p->arena);
-    free(p);
+    store_page_free(p);
     if (count)
         *count = listed;
     return rc;

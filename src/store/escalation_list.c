@@ -2,20 +2,19 @@
  * escalation_list.c - reading escalations: by id (through the by-id
  * locator \0ES:{0x80}{0}{id}) and by status, newest first, in pages.
  *
- * A listing collects a page of encodings (copied) with one reverse scan of
- * \0ES:{status}, then hands them to the caller outside the scan, so the
- * caller's callback may call back into the db.
+ * A listing collects a page of encodings (copied, store_page.h) with one
+ * reverse scan of \0ES:{status}, then hands them to the caller outside the
+ * scan, so the caller's callback may call back into the db.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "steme/escalations.h"
 #include "steme/keys.h"
 #include "store/db_int.h"
+#include "store/store_page.h"
 
 #define ESC_BY_ID 0x80u
 #define BYID_LEN 9
-#define PAGE 64
 
 static steme_db *edb(steme_escalations *s) { return (steme_db *)s; }
 
@@ -69,48 +68,15 @@ int steme_escalation_get(steme_escalations *s, const steme_id16 *id, steme_buf *
     return STEME_OK;
 }
 
-typedef struct epage {
-    size_t n;
-    int bad, nomem;
-    uint64_t ts[PAGE];
-    steme_id16 id[PAGE];
-    size_t off[PAGE], len[PAGE];
-    steme_buf arena;
-    size_t used;
-} epage;
-
-static int collect(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen)
-{
-    epage *p = ctx;
-    steme_key k;
-    if (steme_key_decode(key, klen, &k, NULL) != STEME_OK || k.family != STEME_FAM_ESCALATION) {
-        p->bad = 1;
-        return 1;
-    }
-    if (steme_buf_reserve(&p->arena, p->used + vlen) != STEME_OK) {
-        p->nomem = 1;
-        return 1;
-    }
-    if (vlen)
-        memcpy(p->arena.data + p->used, v, vlen);
-    p->ts[p->n] = k.ts;
-    p->id[p->n] = k.id;
-    p->off[p->n] = p->used;
-    p->len[p->n] = vlen;
-    p->used += vlen;
-    p->n++;
-    return 0;
-}
-
 /* Hand a page to fn; 1 if the listing must stop (fn asked, or damage). */
-static int deliver(steme_db *db, epage *p, steme_escalation_status status,
+static int deliver(steme_db *db, const store_page *p, steme_escalation_status status,
                    steme_escalation_cursor *cursor, steme_escalation_fn fn, void *ctx,
                    size_t *listed, int *rc)
 {
     for (size_t i = 0; i < p->n; i++) {
         steme_escalation e;
         steme_error err;
-        if (steme_escalation_decode(p->arena.data + p->off[i], p->len[i], &e, &err) != STEME_OK) {
+        if (steme_escalation_decode(store_page_value(p, i), p->len[i], &e, &err) != STEME_OK) {
             *rc = db_fail(db, STEME_E_CORRUPT, "list escalations: stored record: %s",
                           err.message);
             return 1;
@@ -156,33 +122,23 @@ int steme_escalation_list(steme_escalations *s, steme_escalation_status status, 
         (rc = es_key((uint8_t)status, cursor->created_at, &cursor->id, after, &alen)) != STEME_OK)
         return db_fail(db, rc, "list escalations: cursor");
 
-    epage *p = calloc(1, sizeof *p);
+    store_page *p = store_page_new(STEME_FAM_ESCALATION, UINT64_MAX);
     if (!p)
         return db_fail(db, STEME_E_NOMEM, "list escalations: out of memory");
     size_t listed = 0;
     while (limit == 0 || listed < limit) {
-        size_t want = limit && limit - listed < PAGE ? limit - listed : PAGE;
-        p->n = 0;
-        p->used = 0;
-        rc = steme_kv_scan(db->db_kv, prefix, plen, cursor->started ? after : NULL, alen, want,
-                           STEME_SCAN_REVERSE, collect, p, NULL);
-        if (rc != STEME_OK) {
-            db_fail(db, rc, "list escalations: %s", steme_kv_errmsg(db->db_kv));
+        size_t want = store_page_want(limit, listed);
+        rc = store_page_fill(db, p, prefix, plen, cursor->started ? after : NULL, alen, want,
+                             STEME_SCAN_REVERSE, "list escalations");
+        if (rc != STEME_OK)
             break;
-        }
-        if (p->bad || p->nomem) {
-            rc = p->bad ? db_fail(db, STEME_E_CORRUPT, "list escalations: malformed key")
-                        : db_fail(db, STEME_E_NOMEM, "list escalations: out of memory");
-            break;
-        }
         if (deliver(db, p, status, cursor, fn, ctx, &listed, &rc) || p->n < want)
             break;
         if ((rc = es_key((uint8_t)status, cursor->created_at, &cursor->id, after, &alen)) !=
             STEME_OK)
             break;
     }
-    steme_buf_free(&p->arena);
-    free(p);
+    store_page_free(p);
     if (count)
         *count = listed;
     return rc;

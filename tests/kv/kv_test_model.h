@@ -1,16 +1,83 @@
 /*
- * tests/kv/kv_test_model.h - a plain sorted-array model of an ordered KV map
- * and a scan checker, for the RocksDB and hybrid engine tests (header-only:
- * each test executable includes it once).
+ * tests/kv/kv_test_model.h - what the RocksDB and hybrid engine tests share:
+ * an engine opened with small buffers (so flushes happen in tests), a full
+ * flush + compaction of the RocksDB column families, raw family keys, and a
+ * plain sorted-array model of an ordered KV map with a scan checker.
+ *
+ * Header-only (each test executable includes it once); the functions are
+ * static inline so a test that uses only some of them builds warning-free.
  */
 #ifndef STEME_KV_TEST_MODEL_H
 #define STEME_KV_TEST_MODEL_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kv/kv_rocksdb_int.h"
 #include "steme/kv.h"
+
+/* --- fixtures ------------------------------------------------------------ */
+
+/* Open engine eng at dir with small buffers: RocksDB flushes happen in tests,
+ * and LMDB maps stay modest. Fails the test on error. */
+static inline steme_kv *km_open(steme_kv_engine eng, const char *dir)
+{
+    steme_kv_options o;
+    steme_kv_options_init(&o);
+    o.lmdb_map_size = (size_t)256 << 20;
+    o.rocksdb_write_buffer = 1u << 20;
+    o.rocksdb_cache_bytes = 4u << 20;
+    steme_kv *kv = NULL;
+    steme_error e = {0};
+    int rc = steme_kv_open(eng, dir, &o, &kv, &e);
+    if (rc != STEME_OK)
+        fprintf(stderr, "open %s: %s\n", dir, e.message);
+    assert_int_equal(rc, STEME_OK);
+    return kv;
+}
+
+/* Flush every column family of a RocksDB engine and compact it fully:
+ * merges meet base values. */
+static inline void km_flush_compact(steme_kv *kv)
+{
+    kv_rdb *r = (kv_rdb *)kv;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (int i = 0; i < KV_RDB_NCF; i++) {
+        char *err = NULL;
+        rocksdb_flush_cf(r->rd_db, fo, r->rd_cf[i], &err);
+        assert_null(err);
+        rocksdb_compact_range_cf(r->rd_db, r->rd_cf[i], NULL, 0, NULL, 0);
+    }
+    rocksdb_flushoptions_destroy(fo);
+}
+
+/* "{subj}\0TAG:rest" (subj non-NULL) and "\0TAG:rest" keys into out; returns
+ * the length. */
+static inline size_t km_key(uint8_t *out, const char *subj, const char *tag, const void *rest,
+                            size_t rlen)
+{
+    size_t n = 0;
+    if (subj) {
+        memcpy(out, subj, strlen(subj));
+        n = strlen(subj);
+    }
+    out[n++] = 0;
+    memcpy(out + n, tag, strlen(tag));
+    n += strlen(tag);
+    out[n++] = ':';
+    memcpy(out + n, rest, rlen);
+    return n + rlen;
+}
+
+/* --- model --------------------------------------------------------------- */
 
 typedef struct km_ent {
     uint8_t *k, *v;
@@ -22,7 +89,7 @@ typedef struct km {
     size_t n, cap;
 } km;
 
-static int km_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+static inline int km_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
     size_t m = al < bl ? al : bl;
     int c = m ? memcmp(a, b, m) : 0;
@@ -30,7 +97,7 @@ static int km_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 }
 
 /* Index of the first entry >= key. */
-static size_t km_lower(const km *m, const uint8_t *k, size_t kl)
+static inline size_t km_lower(const km *m, const uint8_t *k, size_t kl)
 {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
@@ -43,7 +110,7 @@ static size_t km_lower(const km *m, const uint8_t *k, size_t kl)
     return lo;
 }
 
-static void *km_dup(const void *p, size_t n)
+static inline void *km_dup(const void *p, size_t n)
 {
     void *d = malloc(n ? n : 1);
     if (n)
@@ -51,7 +118,7 @@ static void *km_dup(const void *p, size_t n)
     return d;
 }
 
-static void km_put(km *m, const void *k, size_t kl, const void *v, size_t vl)
+static inline void km_put(km *m, const void *k, size_t kl, const void *v, size_t vl)
 {
     size_t i = km_lower(m, k, kl);
     if (i < m->n && km_cmp(m->e[i].k, m->e[i].kl, k, kl) == 0) {
@@ -69,7 +136,7 @@ static void km_put(km *m, const void *k, size_t kl, const void *v, size_t vl)
     m->n++;
 }
 
-static void km_del(km *m, const void *k, size_t kl)
+static inline void km_del(km *m, const void *k, size_t kl)
 {
     size_t i = km_lower(m, k, kl);
     if (i < m->n && km_cmp(m->e[i].k, m->e[i].kl, k, kl) == 0) {
@@ -80,7 +147,7 @@ static void km_del(km *m, const void *k, size_t kl)
     }
 }
 
-static void km_free(km *m)
+static inline void km_free(km *m)
 {
     for (size_t i = 0; i < m->n; i++) {
         free(m->e[i].k);
@@ -90,14 +157,14 @@ static void km_free(km *m)
     memset(m, 0, sizeof *m);
 }
 
-static int km_has_prefix(const km_ent *e, const uint8_t *p, size_t pl)
+static inline int km_has_prefix(const km_ent *e, const uint8_t *p, size_t pl)
 {
     return e->kl >= pl && (pl == 0 || memcmp(e->k, p, pl) == 0);
 }
 
 /* What a scan must return: indices into m->e, in scan order. */
-static size_t km_scan(const km *m, const uint8_t *p, size_t pl, const uint8_t *after, size_t al,
-                      size_t limit, int reverse, size_t *out)
+static inline size_t km_scan(const km *m, const uint8_t *p, size_t pl, const uint8_t *after,
+                             size_t al, size_t limit, int reverse, size_t *out)
 {
     size_t n = 0;
     for (size_t j = 0; j < m->n; j++) {
@@ -124,7 +191,8 @@ typedef struct km_got {
     size_t stop_at; /* 0: never stop; else return 1 on the stop_at-th entry */
 } km_got;
 
-static int km_collect(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static inline int km_collect(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
+                             size_t vl)
 {
     km_got *g = ctx;
     if (g->n == g->cap) {
@@ -135,7 +203,7 @@ static int km_collect(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, 
     return g->stop_at && g->n == g->stop_at;
 }
 
-static void km_got_free(km_got *g)
+static inline void km_got_free(km_got *g)
 {
     for (size_t i = 0; i < g->n; i++) {
         free(g->e[i].k);
@@ -146,8 +214,8 @@ static void km_got_free(km_got *g)
 }
 
 /* 1 if the scan of kv matches the model (visited count included). */
-static int km_check_scan(steme_kv *kv, const km *m, const uint8_t *p, size_t pl,
-                         const uint8_t *after, size_t al, size_t limit, int reverse)
+static inline int km_check_scan(steme_kv *kv, const km *m, const uint8_t *p, size_t pl,
+                                const uint8_t *after, size_t al, size_t limit, int reverse)
 {
     size_t *want = malloc((m->n + 1) * sizeof *want);
     size_t nw = km_scan(m, p, pl, after, al, limit, reverse, want);
@@ -167,8 +235,8 @@ static int km_check_scan(steme_kv *kv, const km *m, const uint8_t *p, size_t pl,
 }
 
 /* Page through the whole prefix with cursors; 1 if it matches the model. */
-static int km_check_paged(steme_kv *kv, const km *m, const uint8_t *p, size_t pl, size_t page,
-                          int reverse)
+static inline int km_check_paged(steme_kv *kv, const km *m, const uint8_t *p, size_t pl,
+                                 size_t page, int reverse)
 {
     size_t *want = malloc((m->n + 1) * sizeof *want);
     size_t nw = km_scan(m, p, pl, NULL, 0, 0, reverse, want);

@@ -19,37 +19,6 @@
 #include "kv_test_model.h"
 #include "testutil.h"
 
-static steme_kv *open_engine(steme_kv_engine eng, const char *dir)
-{
-    steme_kv_options o;
-    steme_kv_options_init(&o);
-    o.lmdb_map_size = (size_t)256 << 20;
-    o.rocksdb_write_buffer = 1u << 20;
-    o.rocksdb_cache_bytes = 4u << 20;
-    steme_kv *kv = NULL;
-    steme_error e = {0};
-    int rc = steme_kv_open(eng, dir, &o, &kv, &e);
-    if (rc != STEME_OK)
-        fprintf(stderr, "open %s: %s\n", dir, e.message);
-    assert_int_equal(rc, STEME_OK);
-    return kv;
-}
-
-static size_t mk(uint8_t *out, const char *subj, const char *tag, const void *rest, size_t rlen)
-{
-    size_t n = 0;
-    if (subj) {
-        memcpy(out, subj, strlen(subj));
-        n = strlen(subj);
-    }
-    out[n++] = 0;
-    memcpy(out + n, tag, strlen(tag));
-    n += strlen(tag);
-    out[n++] = ':';
-    memcpy(out + n, rest, rlen);
-    return n + rlen;
-}
-
 static void sub_dir(char *out, size_t cap, const char *dir, const char *sub)
 {
     snprintf(out, cap, "%s/%s", dir, sub);
@@ -59,12 +28,12 @@ static void test_routing(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("hy-route");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     assert_int_equal(steme_kv_engine_of(kv), STEME_KV_HYBRID);
     uint8_t vote[128], assertion[128], vc[128];
-    size_t vl = mk(vote, "subj", "V", "assertion+voter", 15);
-    size_t al = mk(assertion, "subj", "H", "hash", 4);
-    size_t cl = mk(vc, "subj", "VC", "hash", 4);
+    size_t vl = km_key(vote, "subj", "V", "assertion+voter", 15);
+    size_t al = km_key(assertion, "subj", "H", "hash", 4);
+    size_t cl = km_key(vc, "subj", "VC", "hash", 4);
     assert_int_equal(steme_key_family_of(vote, vl), STEME_FAM_VOTE);
     assert_int_equal(steme_key_family_of(assertion, al), STEME_FAM_ASSERTION);
     assert_int_equal(steme_kv_put(kv, vote, vl, "vote", 4, 0), STEME_OK);
@@ -77,7 +46,7 @@ static void test_routing(void **state)
     steme_buf b = STEME_BUF_INIT;
     uint64_t u = 0;
     sub_dir(path, sizeof path, dir, "rocksdb");
-    kv = open_engine(STEME_KV_ROCKSDB, path);
+    kv = km_open(STEME_KV_ROCKSDB, path);
     assert_int_equal(steme_kv_get(kv, vote, vl, &b), STEME_OK);
     assert_memory_equal(b.data, "vote", 4);
     assert_int_equal(steme_kv_get(kv, assertion, al, &b), STEME_E_NOTFOUND);
@@ -85,14 +54,14 @@ static void test_routing(void **state)
     assert_int_equal(u, 3);
     steme_kv_close(kv);
     sub_dir(path, sizeof path, dir, "lmdb");
-    kv = open_engine(STEME_KV_LMDB, path);
+    kv = km_open(STEME_KV_LMDB, path);
     assert_int_equal(steme_kv_get(kv, assertion, al, &b), STEME_OK);
     assert_memory_equal(b.data, "assertion", 9);
     assert_int_equal(steme_kv_get(kv, vote, vl, &b), STEME_E_NOTFOUND);
     assert_int_equal(steme_kv_get(kv, vc, cl, &b), STEME_E_NOTFOUND);
     steme_kv_close(kv);
 
-    kv = open_engine(STEME_KV_HYBRID, dir); /* and back through the hybrid */
+    kv = km_open(STEME_KV_HYBRID, dir); /* and back through the hybrid */
     assert_int_equal(steme_kv_get(kv, vote, vl, &b), STEME_OK);
     assert_int_equal(steme_kv_get(kv, assertion, al, &b), STEME_OK);
     steme_kv_close(kv);
@@ -104,7 +73,7 @@ static void test_unknown_family(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("hy-unknown");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     steme_buf b = STEME_BUF_INIT;
     uint64_t u;
     static const char *const bad[] = {"plain", "s\0ZZ:x", "\0V:x" /* V is scoped */, "s\0H"};
@@ -118,7 +87,7 @@ static void test_unknown_family(void **state)
         assert_int_equal(steme_kv_get_u64(kv, bad[i], blen[i], &u), STEME_E_INVALID);
     }
     uint8_t good[64];
-    size_t gl = mk(good, "s", "H", "h", 1);
+    size_t gl = km_key(good, "s", "H", "h", 1);
     const void *keys[2] = {good, "plain"};
     size_t klens[2] = {gl, 5};
     steme_buf vals[2] = {STEME_BUF_INIT, STEME_BUF_INIT};
@@ -139,10 +108,10 @@ static void test_cross_engine_batch(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("hy-cross");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     uint8_t h[64], v[64], vc[64], tr[64];
-    size_t hl = mk(h, "s", "H", "h", 1), vl = mk(v, "s", "V", "v", 1);
-    size_t cl = mk(vc, "s", "VC", "c", 1), tl = mk(tr, NULL, "TR", "t", 1);
+    size_t hl = km_key(h, "s", "H", "h", 1), vl = km_key(v, "s", "V", "v", 1);
+    size_t cl = km_key(vc, "s", "VC", "c", 1), tl = km_key(tr, NULL, "TR", "t", 1);
     assert_int_equal(steme_kv_put(kv, h, hl, "old", 3, 0), STEME_OK);
     steme_kv_batch *b = steme_kv_batch_new();
     steme_kv_batch_put(b, h, hl, "new", 3);        /* lmdb */
@@ -192,8 +161,8 @@ static size_t rand_key(tu_rng *r, uint8_t *k)
     for (size_t i = 0; i < rl; i++)
         rest[i] = (uint8_t)"\x00\x01Az\xff"[tu_rng_below(r, 5)];
     if (tu_rng_below(r, 3))
-        return mk(k, subjects[tu_rng_below(r, 3)], scoped_tags[tu_rng_below(r, 9)], rest, rl);
-    return mk(k, NULL, global_tags[tu_rng_below(r, 9)], rest, rl);
+        return km_key(k, subjects[tu_rng_below(r, 3)], scoped_tags[tu_rng_below(r, 9)], rest, rl);
+    return km_key(k, NULL, global_tags[tu_rng_below(r, 9)], rest, rl);
 }
 
 static void test_merged_scan_model(void **state)
@@ -202,7 +171,7 @@ static void test_merged_scan_model(void **state)
     tu_rng r;
     tu_rng_seed(&r, tu_seed(0x4ab41d));
     char *dir = tu_tempdir("hy-scan");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     km m = {0};
     uint8_t k[64], v[32];
     /* enough keys that every engine needs several pages (128 entries) */
@@ -267,7 +236,7 @@ static void test_merged_scan_big_values(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("hy-big");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     km m = {0};
     size_t vlen = 100 * 1024;
     uint8_t *v = malloc(vlen);
@@ -276,7 +245,7 @@ static void test_merged_scan_big_values(void **state)
         char rest[16];
         snprintf(rest, sizeof rest, "%02d", i);
         memset(v, 'a' + i, vlen);
-        size_t kl = mk(k, "s", (i & 1) ? "V" : "H", rest, 2);
+        size_t kl = km_key(k, "s", (i & 1) ? "V" : "H", rest, 2);
         assert_int_equal(steme_kv_put(kv, k, kl, v, vlen, 0), STEME_OK);
         km_put(&m, k, kl, v, vlen);
     }
@@ -294,7 +263,7 @@ static void test_multi_get_both_engines(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("hy-mget");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     enum { N = 90 };
     uint8_t k[N][32];
     const void *keys[N];
@@ -305,8 +274,8 @@ static void test_multi_get_both_engines(void **state)
     for (int i = 0; i < N; i++) {
         char rest[16];
         snprintf(rest, sizeof rest, "%d", i);
-        kl[i] = mk(k[i], "s", (i % 3 == 0) ? "V" : (i % 3 == 1) ? "H" : "VW", rest,
-                   strlen(rest));
+        kl[i] = km_key(k[i], "s", (i % 3 == 0) ? "V" : (i % 3 == 1) ? "H" : "VW", rest,
+                       strlen(rest));
         keys[i] = k[i];
         if (i % 5 != 0)
             assert_int_equal(steme_kv_put(kv, k[i], kl[i], k[i], kl[i], 0), STEME_OK);
@@ -333,9 +302,9 @@ static void test_counters_and_errmsg(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("hy-ctr");
-    steme_kv *kv = open_engine(STEME_KV_HYBRID, dir);
+    steme_kv *kv = km_open(STEME_KV_HYBRID, dir);
     uint8_t vw[64], tr[64];
-    size_t wl = mk(vw, "s", "VW", "w", 1), tl = mk(tr, NULL, "TR", "t", 1);
+    size_t wl = km_key(vw, "s", "VW", "w", 1), tl = km_key(tr, NULL, "TR", "t", 1);
     double f = 0;
     uint64_t u = 0;
     assert_int_equal(steme_kv_add_f64(kv, vw, wl, 0.5, 0), STEME_OK);

@@ -27,71 +27,6 @@
 
 #define OK(call) PT_OK(call)
 
-static void expect_val(steme_kv *kv, const uint8_t *k, size_t kn, const void *v, size_t vn)
-{
-    steme_buf b = STEME_BUF_INIT;
-    int rc = steme_kv_get(kv, k, kn, &b);
-    if (rc != STEME_OK)
-        fail_msg("get: %s (%s)", steme_errname(rc), steme_kv_errmsg(kv));
-    assert_int_equal(b.len, vn);
-    if (vn)
-        assert_memory_equal(b.data, v, vn);
-    steme_buf_free(&b);
-}
-
-static void expect_absent(steme_kv *kv, const uint8_t *k, size_t kn)
-{
-    steme_buf b = STEME_BUF_INIT;
-    assert_int_equal(steme_kv_get(kv, k, kn, &b), STEME_E_NOTFOUND);
-    assert_int_equal(b.len, 0);
-    steme_buf_free(&b);
-}
-
-static void put_both(steme_kv *kv, kt_model *m, const uint8_t *k, size_t kn, const void *v,
-                     size_t vn)
-{
-    int rc = steme_kv_put(kv, k, kn, v, vn, 0);
-    if (rc != STEME_OK)
-        fail_msg("put: %s (%s)", steme_errname(rc), steme_kv_errmsg(kv));
-    kt_model_put(m, k, kn, v, vn);
-}
-
-/* One prefix, both directions: full, after every few keys with a limit,
- * and paged with limits 1, 7, 64 (the pages together = the full scan). */
-static void check_scans(steme_kv *kv, const kt_model *m, const uint8_t *p, size_t pn)
-{
-    kt_list got = {0}, want = {0}, all = {0}, paged = {0};
-    for (unsigned flags = 0; flags <= STEME_SCAN_REVERSE; flags++) {
-        OK(kt_scan(kv, p, pn, NULL, 0, 0, flags, &all));
-        kt_model_scan(m, p, pn, NULL, 0, 0, flags, &want);
-        kt_list_expect_equal(&all, &want, flags ? "full reverse scan" : "full scan");
-        for (size_t i = 0; i < all.n; i += 1 + all.n / 12) {
-            OK(kt_scan(kv, p, pn, all.e[i].k, all.e[i].kn, 3, flags, &got));
-            kt_model_scan(m, p, pn, all.e[i].k, all.e[i].kn, 3, flags, &want);
-            kt_list_expect_equal(&got, &want, "scan after a cursor");
-        }
-        static const size_t limits[] = {1, 7, 64};
-        for (size_t li = 0; li < 3; li++) {
-            kt_list_clear(&paged);
-            for (;;) {
-                const kt_entry *last = paged.n ? &paged.e[paged.n - 1] : NULL;
-                OK(kt_scan(kv, p, pn, last ? last->k : NULL, last ? last->kn : 0, limits[li],
-                           flags, &got));
-                assert_true(got.n <= limits[li]);
-                for (size_t j = 0; j < got.n; j++)
-                    kt_list_push(&paged, got.e[j].k, got.e[j].kn, got.e[j].v, got.e[j].vn);
-                if (got.n < limits[li])
-                    break;
-            }
-            kt_list_expect_equal(&paged, &all, "paged scan");
-        }
-    }
-    kt_list_free(&got);
-    kt_list_free(&want);
-    kt_list_free(&all);
-    kt_list_free(&paged);
-}
-
 /* The server orders bytea as memcmp then length; the engine relies on it. */
 static void test_bytea_order(void **state)
 {
@@ -114,9 +49,9 @@ static void test_bytea_order(void **state)
     for (unsigned i = 0; i < 256; i += 17)
         for (unsigned j = 0; j < 256; j += 51) {
             k[0] = (uint8_t)i, k[1] = (uint8_t)j, k[2] = (uint8_t)(i ^ j);
-            put_both(d.kv, &m, k, 1 + (i + j) % 3, k, 3);
+            kt_put_both(d.kv, &m, k, 1 + (i + j) % 3, k, 3);
         }
-    check_scans(d.kv, &m, NULL, 0);
+    kt_check_scans(d.kv, &m, NULL, 0);
     kt_list_free(&m);
     pt_db_close(&d);
 }
@@ -129,16 +64,16 @@ static void test_point_ops(void **state)
     kt_key a, v;
     kt_key_make(&a, STEME_FAM_ASSERTION, "alice", 1);
     kt_key_make(&v, STEME_FAM_VOTE, "alice", 1);
-    expect_absent(d.kv, a.b, a.n);
+    kt_expect_absent(d.kv, a.b, a.n);
     OK(steme_kv_put(d.kv, a.b, a.n, "one", 3, 0));
     OK(steme_kv_put(d.kv, v.b, v.n, "vote", 4, STEME_KV_SYNC));
-    expect_val(d.kv, a.b, a.n, "one", 3);
+    kt_expect_val(d.kv, a.b, a.n, "one", 3);
     OK(steme_kv_put(d.kv, a.b, a.n, "second", 6, 0));
-    expect_val(d.kv, a.b, a.n, "second", 6);
+    kt_expect_val(d.kv, a.b, a.n, "second", 6);
     OK(steme_kv_put(d.kv, v.b, v.n, NULL, 0, 0)); /* empty value, not NULL in SQL */
-    expect_val(d.kv, v.b, v.n, "", 0);
+    kt_expect_val(d.kv, v.b, v.n, "", 0);
     OK(steme_kv_delete(d.kv, a.b, a.n, 0));
-    expect_absent(d.kv, a.b, a.n);
+    kt_expect_absent(d.kv, a.b, a.n);
     OK(steme_kv_delete(d.kv, a.b, a.n, STEME_KV_SYNC)); /* absent: fine */
     size_t big = 1u << 20;
     uint8_t *val = malloc(big);
@@ -146,21 +81,11 @@ static void test_point_ops(void **state)
     for (size_t i = 0; i < big; i++)
         val[i] = (uint8_t)(i * 7 + (i >> 9));
     OK(steme_kv_put(d.kv, a.b, a.n, val, big, 0));
-    expect_val(d.kv, a.b, a.n, val, big);
+    kt_expect_val(d.kv, a.b, a.n, val, big);
     free(val);
     /* keys of exactly STEME_KV_MAX_KEY bytes, 0x00 and 0xFF inside */
     kt_model m = {0};
-    kt_key k;
-    memset(k.b, 'k', STEME_KV_MAX_KEY);
-    k.n = STEME_KV_MAX_KEY;
-    for (int i = 0; i < 5; i++) {
-        k.b[STEME_KV_MAX_KEY - 1] = (uint8_t)(0xFF - i);
-        k.b[700] = (uint8_t)(i & 1 ? 0x00 : 0xFF);
-        put_both(d.kv, &m, k.b, k.n, &i, sizeof i);
-        expect_val(d.kv, k.b, k.n, &i, sizeof i);
-    }
-    check_scans(d.kv, &m, k.b, 600);
-    check_scans(d.kv, &m, k.b, STEME_KV_MAX_KEY - 1);
+    kt_check_max_raw_keys(d.kv, &m);
     OK(steme_kv_sync(d.kv));
     kt_list_free(&m);
     pt_db_close(&d);
@@ -180,12 +105,12 @@ static void scans_with_page(unsigned page)
     for (uint64_t i = 0; i < 120; i++) {
         uint8_t val[4] = {(uint8_t)i, (uint8_t)(i >> 8), 0, 0xFF};
         kt_key_make(&k, STEME_FAM_SUBJECT_INDEX, subjects[i % 4], i);
-        put_both(d.kv, &m, k.b, k.n, val, sizeof val);
+        kt_put_both(d.kv, &m, k.b, k.n, val, sizeof val);
         kt_key_make(&k, STEME_FAM_VOTE, subjects[i % 4], i);
-        put_both(d.kv, &m, k.b, k.n, val, i % 4);
+        kt_put_both(d.kv, &m, k.b, k.n, val, i % 4);
         if (i % 10 == 0) {
             kt_key_make(&k, STEME_FAM_TRUST_RANK, NULL, i);
-            put_both(d.kv, &m, k.b, k.n, val, 1);
+            kt_put_both(d.kv, &m, k.b, k.n, val, 1);
         }
     }
     static const char *names[] = {"\xff", "\xff\xff", "\xff\xff\x01", "\xfe\xff", "\xff\x00",
@@ -198,22 +123,22 @@ static void scans_with_page(unsigned page)
         key.name = (const uint8_t *)names[i];
         key.name_len = nlens[i];
         OK(steme_key_encode(&key, k.b, sizeof k.b, &k.n, NULL));
-        put_both(d.kv, &m, k.b, k.n, names[i], nlens[i]);
+        kt_put_both(d.kv, &m, k.b, k.n, names[i], nlens[i]);
     }
-    check_scans(d.kv, &m, NULL, 0);
-    check_scans(d.kv, &m, (const uint8_t *)"pag", 3);
-    check_scans(d.kv, &m, (const uint8_t *)"page\0", 5);
-    check_scans(d.kv, &m, (const uint8_t *)"\0", 1);
-    check_scans(d.kv, &m, (const uint8_t *)"nothing", 7);
+    kt_check_scans(d.kv, &m, NULL, 0);
+    kt_check_scans(d.kv, &m, (const uint8_t *)"pag", 3);
+    kt_check_scans(d.kv, &m, (const uint8_t *)"page\0", 5);
+    kt_check_scans(d.kv, &m, (const uint8_t *)"\0", 1);
+    kt_check_scans(d.kv, &m, (const uint8_t *)"nothing", 7);
     static const uint8_t vx_ff[] = {0x00, 'V', 'X', ':', 0xFF};
     static const uint8_t vx_ffff[] = {0x00, 'V', 'X', ':', 0xFF, 0xFF};
     static const uint8_t all_ff[] = {0xFF, 0xFF};
-    check_scans(d.kv, &m, vx_ff, sizeof vx_ff);
-    check_scans(d.kv, &m, vx_ffff, sizeof vx_ffff);
-    check_scans(d.kv, &m, all_ff, sizeof all_ff);
+    kt_check_scans(d.kv, &m, vx_ff, sizeof vx_ff);
+    kt_check_scans(d.kv, &m, vx_ffff, sizeof vx_ffff);
+    kt_check_scans(d.kv, &m, all_ff, sizeof all_ff);
     for (size_t i = 0; i < m.n; i += 37)
         for (size_t len = 1; len <= m.e[i].kn; len += 1 + len / 3)
-            check_scans(d.kv, &m, m.e[i].k, len);
+            kt_check_scans(d.kv, &m, m.e[i].k, len);
     /* cursors outside the range, and an early stop */
     kt_list got = {0}, want = {0};
     OK(kt_scan(d.kv, "page\0", 5, "zzzz", 4, 0, STEME_SCAN_REVERSE, &got));
@@ -265,7 +190,7 @@ static void test_counters(void **state)
     OK(steme_kv_get_u64(d.kv, u.b, u.n, &x));
     assert_true(x == 0x200000000ull);
     uint8_t le[8] = {0, 0, 0, 0, 2, 0, 0, 0};
-    expect_val(d.kv, u.b, u.n, le, 8);
+    kt_expect_val(d.kv, u.b, u.n, le, 8);
     OK(steme_kv_add_f64(d.kv, f.b, f.n, 1.5, 0));
     OK(steme_kv_add_f64(d.kv, f.b, f.n, -0.25, 0));
     OK(steme_kv_add_f64(d.kv, f.b, f.n, 1e-3, 0));
@@ -295,7 +220,7 @@ static void test_counters(void **state)
     assert_int_equal(steme_kv_add_u64(d.kv, u.b, u.n, 1, 0), STEME_E_CORRUPT);
     assert_non_null(strstr(steme_kv_errmsg(d.kv), "not 8 bytes"));
     assert_int_equal(steme_kv_add_f64(d.kv, u.b, u.n, 1, 0), STEME_E_CORRUPT);
-    expect_val(d.kv, u.b, u.n, "abc", 3);
+    kt_expect_val(d.kv, u.b, u.n, "abc", 3);
     pt_db_close(&d);
 }
 
@@ -323,8 +248,8 @@ static void test_batches(void **state)
     OK(steme_kv_batch_add_u64(b, c.b, c.n, -3));
     OK(steme_kv_batch_add_f64(b, k2.b, k2.n, 0.5)); /* k2 was deleted: counts from 0 */
     OK(steme_kv_write(d.kv, b, STEME_KV_SYNC));
-    expect_val(d.kv, k1.b, k1.n, "second", 6);
-    expect_val(d.kv, k3.b, k3.n, "", 0);
+    kt_expect_val(d.kv, k1.b, k1.n, "second", 6);
+    kt_expect_val(d.kv, k3.b, k3.n, "", 0);
     uint64_t u;
     double f;
     OK(steme_kv_get_u64(d.kv, c.b, c.n, &u));
@@ -335,40 +260,20 @@ static void test_batches(void **state)
     OK(steme_kv_get_u64(d.kv, c.b, c.n, &u));
     assert_true(u == 14);
     /* 2000 ops in one pipelined transaction (more than the socket buffers) */
-    steme_kv_batch_clear(b);
-    kt_model m = {0};
-    for (uint64_t i = 0; i < 2000; i++) {
-        kt_key k;
-        kt_key_make(&k, STEME_FAM_SUPERSEDES, "batch", i);
-        uint8_t val[300];
-        memset(val, (int)i, sizeof val);
-        OK(steme_kv_batch_put(b, k.b, k.n, val, i % 300));
-        kt_model_put(&m, k.b, k.n, val, i % 300);
-    }
-    OK(steme_kv_write(d.kv, b, 0));
-    check_scans(d.kv, &m, (const uint8_t *)"batch", 5);
+    kt_check_big_batch(d.kv, b, 2000);
     /* all or nothing: an add on a 3-byte value in the middle aborts it */
-    steme_kv_batch_clear(b);
     kt_key bad, fresh;
-    kt_key_make(&bad, STEME_FAM_QUOTA_LIMIT, NULL, 77);
-    kt_key_make(&fresh, STEME_FAM_TRUST_PACK, NULL, 77);
-    OK(steme_kv_put(d.kv, bad.b, bad.n, "abc", 3, 0));
-    OK(steme_kv_batch_put(b, fresh.b, fresh.n, "new", 3));
-    OK(steme_kv_batch_delete(b, k1.b, k1.n));
-    OK(steme_kv_batch_add_u64(b, bad.b, bad.n, 1));
-    OK(steme_kv_batch_put(b, k3.b, k3.n, "after", 5));
-    assert_int_equal(steme_kv_write(d.kv, b, 0), STEME_E_CORRUPT);
-    expect_absent(d.kv, fresh.b, fresh.n);
-    expect_val(d.kv, k1.b, k1.n, "second", 6);
-    expect_val(d.kv, k3.b, k3.n, "", 0);
-    expect_val(d.kv, bad.b, bad.n, "abc", 3);
+    assert_int_equal(kt_write_poisoned_batch(d.kv, b, &k1, &k3, &bad, &fresh), STEME_E_CORRUPT);
+    kt_expect_absent(d.kv, fresh.b, fresh.n);
+    kt_expect_val(d.kv, k1.b, k1.n, "second", 6);
+    kt_expect_val(d.kv, k3.b, k3.n, "", 0);
+    kt_expect_val(d.kv, bad.b, bad.n, "abc", 3);
     /* the connection is clean afterwards: the next batch works */
     steme_kv_batch_clear(b);
     OK(steme_kv_batch_put(b, fresh.b, fresh.n, "ok", 2));
     OK(steme_kv_write(d.kv, b, 0));
-    expect_val(d.kv, fresh.b, fresh.n, "ok", 2);
+    kt_expect_val(d.kv, fresh.b, fresh.n, "ok", 2);
     steme_kv_batch_free(b);
-    kt_list_free(&m);
     pt_db_close(&d);
 }
 
@@ -445,7 +350,7 @@ static void test_random_ops_vs_model(void **state)
             uint8_t val[24];
             size_t vn = tu_rng_below(&r, sizeof val + 1);
             tu_rng_bytes(&r, val, vn);
-            put_both(d.kv, &m, k->b, k->n, val, vn);
+            kt_put_both(d.kv, &m, k->b, k->n, val, vn);
         } else if (dice < 35) {
             OK(steme_kv_delete(d.kv, k->b, k->n, 0));
             kt_model_del(&m, k->b, k->n);

@@ -17,53 +17,8 @@
 
 #include "kv/kv_rocksdb_int.h"
 #include "steme/kv.h"
+#include "kv_test_model.h"
 #include "testutil.h"
-
-static steme_kv *open_at(const char *dir)
-{
-    steme_kv_options o;
-    steme_kv_options_init(&o);
-    o.rocksdb_write_buffer = 1u << 20; /* small: flushes happen in tests */
-    o.rocksdb_cache_bytes = 4u << 20;
-    steme_kv *kv = NULL;
-    steme_error e = {0};
-    int rc = steme_kv_open(STEME_KV_ROCKSDB, dir, &o, &kv, &e);
-    if (rc != STEME_OK)
-        fprintf(stderr, "open %s: %s\n", dir, e.message);
-    assert_int_equal(rc, STEME_OK);
-    return kv;
-}
-
-/* Flush every column family and compact it fully: merges meet base values. */
-static void flush_and_compact(steme_kv *kv)
-{
-    kv_rdb *r = (kv_rdb *)kv;
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 1);
-    for (int i = 0; i < KV_RDB_NCF; i++) {
-        char *err = NULL;
-        rocksdb_flush_cf(r->rd_db, fo, r->rd_cf[i], &err);
-        assert_null(err);
-        rocksdb_compact_range_cf(r->rd_db, r->rd_cf[i], NULL, 0, NULL, 0);
-    }
-    rocksdb_flushoptions_destroy(fo);
-}
-
-/* "{s}\0TAG:rest" and "\0TAG:rest" keys. */
-static size_t mk(uint8_t *out, const char *subj, const char *tag, const void *rest, size_t rlen)
-{
-    size_t n = 0;
-    if (subj) {
-        memcpy(out, subj, strlen(subj));
-        n = strlen(subj);
-    }
-    out[n++] = 0;
-    memcpy(out + n, tag, strlen(tag));
-    n += strlen(tag);
-    out[n++] = ':';
-    memcpy(out + n, rest, rlen);
-    return n + rlen;
-}
 
 /* --- merge operator ---------------------------------------------------- */
 
@@ -80,7 +35,7 @@ static void counter_key(int i, int f64, uint8_t *k, size_t *klen)
 {
     char rest[16];
     snprintf(rest, sizeof rest, "c%d", i);
-    *klen = mk(k, "subj", f64 ? "VW" : "VC", rest, strlen(rest));
+    *klen = km_key(k, "subj", f64 ? "VW" : "VC", rest, strlen(rest));
 }
 
 static void *adder_main(void *arg)
@@ -153,21 +108,21 @@ static void test_merge_concurrent_reopen_compact(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("rdb-merge");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     run_adders(kv);
     check_counters(kv, 1);
-    flush_and_compact(kv);
+    km_flush_compact(kv);
     check_counters(kv, 1);
     steme_kv_close(kv);
 
-    kv = open_at(dir); /* the WAL/SSTs carry the merged values */
+    kv = km_open(STEME_KV_ROCKSDB, dir); /* the WAL/SSTs carry the merged values */
     check_counters(kv, 1);
     run_adders(kv); /* operands on top of a compacted base */
     check_counters(kv, 2);
     steme_kv_close(kv);
-    kv = open_at(dir); /* replay of merge operands from the WAL */
+    kv = km_open(STEME_KV_ROCKSDB, dir); /* replay of merge operands from the WAL */
     check_counters(kv, 2);
-    flush_and_compact(kv);
+    km_flush_compact(kv);
     check_counters(kv, 2);
     steme_kv_close(kv);
     tu_rmtree_free(dir);
@@ -177,7 +132,7 @@ static void test_merge_absent_and_wrap(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("rdb-wrap");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     uint64_t u = 7;
     double f = 7;
     assert_int_equal(steme_kv_get_u64(kv, "nope", 4, &u), STEME_E_NOTFOUND);
@@ -196,7 +151,7 @@ static void test_merge_absent_and_wrap(void **state)
     kv_u64_to_le(100, le);
     assert_int_equal(steme_kv_put(kv, "p", 1, le, 8, 0), STEME_OK);
     assert_int_equal(steme_kv_add_u64(kv, "p", 1, 1, 0), STEME_OK);
-    flush_and_compact(kv);
+    km_flush_compact(kv);
     assert_int_equal(steme_kv_get_u64(kv, "p", 1, &u), STEME_OK);
     assert_int_equal(u, 101);
     steme_kv_close(kv);
@@ -214,7 +169,7 @@ static void test_merge_corrupt_counter(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("rdb-corrupt");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     steme_buf b = STEME_BUF_INIT;
     uint64_t u;
     double f;
@@ -241,7 +196,7 @@ static void test_merge_corrupt_counter(void **state)
 
     /* Flush + compaction meet the failed merges: the database must stay
      * writable (a failing merge operator would stop every write). */
-    flush_and_compact(kv);
+    km_flush_compact(kv);
     assert_int_equal(steme_kv_put(kv, "ok", 2, "v", 1, 0), STEME_OK);
     assert_int_equal(steme_kv_get(kv, "bad", 3, &b), STEME_E_CORRUPT);
     assert_int_equal(steme_kv_add_u64(kv, "bad", 3, 1, 0), STEME_OK);
@@ -254,7 +209,7 @@ static void test_merge_corrupt_counter(void **state)
     assert_int_equal(steme_kv_get_u64(kv, "bad", 3, &u), STEME_OK);
     assert_int_equal(u, 10);
     steme_kv_close(kv);
-    kv = open_at(dir);
+    kv = km_open(STEME_KV_ROCKSDB, dir);
     assert_int_equal(steme_kv_get_f64(kv, "mix", 3, &f), STEME_E_CORRUPT);
     assert_int_equal(steme_kv_get_u64(kv, "bad", 3, &u), STEME_OK);
     steme_kv_close(kv);
@@ -268,7 +223,7 @@ static void test_busy_lock(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("rdb-busy");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     steme_kv *kv2 = NULL;
     steme_error e = {0};
     assert_int_equal(steme_kv_open(STEME_KV_ROCKSDB, dir, NULL, &kv2, &e), STEME_E_BUSY);

@@ -18,52 +18,6 @@
 #include "kv_test_model.h"
 #include "testutil.h"
 
-static steme_kv *open_at(const char *dir)
-{
-    steme_kv_options o;
-    steme_kv_options_init(&o);
-    o.rocksdb_write_buffer = 1u << 20; /* small: flushes happen in tests */
-    o.rocksdb_cache_bytes = 4u << 20;
-    steme_kv *kv = NULL;
-    steme_error e = {0};
-    int rc = steme_kv_open(STEME_KV_ROCKSDB, dir, &o, &kv, &e);
-    if (rc != STEME_OK)
-        fprintf(stderr, "open %s: %s\n", dir, e.message);
-    assert_int_equal(rc, STEME_OK);
-    return kv;
-}
-
-/* Flush every column family and compact it fully: merges meet base values. */
-static void flush_and_compact(steme_kv *kv)
-{
-    kv_rdb *r = (kv_rdb *)kv;
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 1);
-    for (int i = 0; i < KV_RDB_NCF; i++) {
-        char *err = NULL;
-        rocksdb_flush_cf(r->rd_db, fo, r->rd_cf[i], &err);
-        assert_null(err);
-        rocksdb_compact_range_cf(r->rd_db, r->rd_cf[i], NULL, 0, NULL, 0);
-    }
-    rocksdb_flushoptions_destroy(fo);
-}
-
-/* "{s}\0TAG:rest" and "\0TAG:rest" keys. */
-static size_t mk(uint8_t *out, const char *subj, const char *tag, const void *rest, size_t rlen)
-{
-    size_t n = 0;
-    if (subj) {
-        memcpy(out, subj, strlen(subj));
-        n = strlen(subj);
-    }
-    out[n++] = 0;
-    memcpy(out + n, tag, strlen(tag));
-    n += strlen(tag);
-    out[n++] = ':';
-    memcpy(out + n, rest, rlen);
-    return n + rlen;
-}
-
 /* --- scans across column families ------------------------------------- */
 
 static const char *const subjects[] = {"a", "ab", "b", "s\xc3\xa9"};
@@ -86,10 +40,10 @@ static size_t rand_key(tu_rng *r, uint8_t *k)
     switch (tu_rng_below(r, 5)) {
     case 0:
     case 1:
-        return mk(k, subjects[tu_rng_below(r, 4)], scoped_tags[tu_rng_below(r, 9)], rest, rl);
+        return km_key(k, subjects[tu_rng_below(r, 4)], scoped_tags[tu_rng_below(r, 9)], rest, rl);
     case 2:
     case 3:
-        return mk(k, NULL, global_tags[tu_rng_below(r, 9)], rest, rl);
+        return km_key(k, NULL, global_tags[tu_rng_below(r, 9)], rest, rl);
     default:
         rand_bytes(r, k, rl + 1);
         return rl + 1;
@@ -127,7 +81,7 @@ static void test_scan_cross_cf_model(void **state)
     tu_rng r;
     tu_rng_seed(&r, tu_seed(0x5eed5ca4));
     char *dir = tu_tempdir("rdb-scan");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     km m = {0};
     uint8_t k[64], v[16], p[64], a[64];
     for (int round = 0; round < 3; round++) {
@@ -144,7 +98,7 @@ static void test_scan_cross_cf_model(void **state)
             }
         }
         if (round == 1)
-            flush_and_compact(kv); /* scans over SSTs + memtables */
+            km_flush_compact(kv); /* scans over SSTs + memtables */
         for (int q = 0; q < 300; q++) {
             size_t pl = rand_prefix(&r, &m, p);
             int rev = (int)tu_rng_below(&r, 2);
@@ -187,7 +141,7 @@ static void test_scan_edges(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("rdb-edges");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     km m = {0};
     assert_true(km_check_scan(kv, &m, NULL, 0, NULL, 0, 0, 0));
     assert_true(km_check_scan(kv, &m, NULL, 0, NULL, 0, 0, 1));
@@ -220,7 +174,7 @@ static void test_reopen_all_cfs(void **state)
     tu_rng r;
     tu_rng_seed(&r, tu_seed(0xc0ffee));
     char *dir = tu_tempdir("rdb-reopen");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     km m = {0};
     uint8_t k[64];
     int seen_cf[KV_RDB_NCF] = {0};
@@ -230,12 +184,12 @@ static void test_reopen_all_cfs(void **state)
         assert_int_equal(steme_kv_put(kv, k, kl, k, kl, 0), STEME_OK);
         km_put(&m, k, kl, k, kl);
         if (i == 200)
-            flush_and_compact(kv); /* half in SSTs, half in the WAL */
+            km_flush_compact(kv); /* half in SSTs, half in the WAL */
     }
     for (int i = 0; i < KV_RDB_NCF; i++)
         assert_true(seen_cf[i]);
     steme_kv_close(kv);
-    kv = open_at(dir);
+    kv = km_open(STEME_KV_ROCKSDB, dir);
     assert_true(km_check_scan(kv, &m, NULL, 0, NULL, 0, 0, 0));
     steme_buf b = STEME_BUF_INIT;
     for (size_t i = 0; i < m.n; i++) {
@@ -254,14 +208,14 @@ static void test_batch_multi_get_cross_cf(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("rdb-batch");
-    steme_kv *kv = open_at(dir);
+    steme_kv *kv = km_open(STEME_KV_ROCKSDB, dir);
     uint8_t k[5][32];
     size_t kl[5];
-    kl[0] = mk(k[0], "s", "V", "1", 1);
-    kl[1] = mk(k[1], NULL, "AU", "2", 1);
-    kl[2] = mk(k[2], NULL, "QT", "3", 1);
-    kl[3] = mk(k[3], NULL, "ES", "4", 1);
-    kl[4] = mk(k[4], "s", "H", "5", 1);
+    kl[0] = km_key(k[0], "s", "V", "1", 1);
+    kl[1] = km_key(k[1], NULL, "AU", "2", 1);
+    kl[2] = km_key(k[2], NULL, "QT", "3", 1);
+    kl[3] = km_key(k[3], NULL, "ES", "4", 1);
+    kl[4] = km_key(k[4], "s", "H", "5", 1);
     static const int want_cf[5] = {KV_RDB_CF_VOTES, KV_RDB_CF_AUDIT, KV_RDB_CF_QUOTA,
                                    KV_RDB_CF_ESCALATION, KV_RDB_CF_DEFAULT};
     for (int i = 0; i < 5; i++)

@@ -2,7 +2,8 @@
  * tests/support/kvtest.h - helpers for the KV suites (tests/kv): the engines
  * under test, a database per engine in a temporary directory, codec-built
  * keys (the hybrid engine only accepts keys the codec produces), scan
- * result lists, and a simple model (a sorted array) of the ordered map.
+ * result lists, a simple model (a sorted array) of the ordered map, and
+ * expectations that compare an engine with the model.
  *
  * Engines: every suite runs against mem, lmdb, rocksdb and hybrid. While
  * developing, $STEME_KV_ENGINES=mem,lmdb restricts the list; an engine that
@@ -118,6 +119,37 @@ void kt_model_add_f64(kt_model *m, const uint8_t *k, size_t kn, double delta);
 /* What steme_kv_scan must visit, into out (cleared first). */
 void kt_model_scan(const kt_model *m, const uint8_t *prefix, size_t plen, const uint8_t *after,
                    size_t alen, size_t limit, unsigned flags, kt_list *out);
+
+/* --- expectations against an engine (kvtest_expect.c) ----------------------- */
+
+/* Fail the test unless kv holds exactly v (vn bytes) under k. */
+void kt_expect_val(steme_kv *kv, const uint8_t *k, size_t kn, const void *v, size_t vn);
+/* Fail the test unless k is absent (NOTFOUND, buffer left empty). */
+void kt_expect_absent(steme_kv *kv, const uint8_t *k, size_t kn);
+/* Put k = v into kv (failing the test on error) and into the model m. */
+void kt_put_both(steme_kv *kv, kt_model *m, const uint8_t *k, size_t kn, const void *v,
+                 size_t vn);
+/*
+ * Compare every way of scanning one prefix with the model, forward and
+ * reverse: the full scan, scans after every few keys with a limit, and
+ * paging with limits 1, 7 and 64 (the pages together equal the full scan).
+ */
+void kt_check_scans(steme_kv *kv, const kt_model *m, const uint8_t *prefix, size_t plen);
+/* Put 5 raw keys of STEME_KV_MAX_KEY bytes (0x00 and 0xFF inside) into kv
+ * and m, read each back, and check scans by their 600- and
+ * (STEME_KV_MAX_KEY - 1)-byte prefixes. Not codec keys: not for hybrid. */
+void kt_check_max_raw_keys(steme_kv *kv, kt_model *m);
+/* Clear b, fill it with n puts (keys of subject "batch", values of 0 to 299
+ * bytes: the batch's arena grows), write it and check its scans. */
+void kt_check_big_batch(steme_kv *kv, steme_kv_batch *b, uint64_t n);
+/*
+ * The batch that must fail as a whole: put bad = "abc" directly (bad and
+ * fresh are made here, QUOTA_LIMIT and TRUST_PACK keys), clear b, then
+ * batch put fresh = "new", delete *del, a u64 add on bad (3 bytes: not a
+ * counter) and put *after = "after". Returns the status of writing it.
+ */
+int kt_write_poisoned_batch(steme_kv *kv, steme_kv_batch *b, const kt_key *del,
+                            const kt_key *after, kt_key *bad, kt_key *fresh);
 
 /* Bytewise key order, shorter first on a common prefix. */
 int kt_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
