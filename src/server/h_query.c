@@ -96,6 +96,25 @@ static int parse_request(srv_req *r, srv_resp *out, steme_query_request *req)
     return 1;
 }
 
+/* "key": value members: the answer is mostly these, one line each. */
+static void member_real(srv_jw *w, const char *key, double v)
+{
+    srv_jw_key(w, key);
+    srv_jw_real(w, v);
+}
+
+static void member_u64(srv_jw *w, const char *key, uint64_t v)
+{
+    srv_jw_key(w, key);
+    srv_jw_u64(w, v);
+}
+
+static void member_hex(srv_jw *w, const char *key, const uint8_t *p, size_t n)
+{
+    srv_jw_key(w, key);
+    srv_jw_hex(w, p, n);
+}
+
 static void value_jw(srv_jw *w, const steme_value *v)
 {
     static const char *const types[] = {NULL, "string", "int", "float", "bool", "bytes"};
@@ -119,28 +138,19 @@ static void candidate_jw(srv_jw *w, const steme_query_candidate *c)
 {
     const char *kind = steme_source_kind_name(c->source_kind);
     srv_jw_open_object(w);
-    srv_jw_key(w, "hash");
-    srv_jw_hex(w, c->hash.bytes, 32);
+    member_hex(w, "hash", c->hash.bytes, 32);
     srv_jw_key(w, "object");
     value_jw(w, &c->object);
-    srv_jw_key(w, "agent");
-    srv_jw_hex(w, c->agent.bytes, 32);
-    srv_jw_key(w, "timestamp");
-    srv_jw_u64(w, c->timestamp);
+    member_hex(w, "agent", c->agent.bytes, 32);
+    member_u64(w, "timestamp", c->timestamp);
     srv_jw_key(w, "source");
     srv_jw_cstring(w, kind ? kind : "?");
-    srv_jw_key(w, "confidence");
-    srv_jw_real(w, c->confidence);
-    srv_jw_key(w, "effective_confidence");
-    srv_jw_real(w, c->effective_confidence);
-    srv_jw_key(w, "vote_weight");
-    srv_jw_real(w, c->vote_weight);
-    srv_jw_key(w, "trust");
-    srv_jw_real(w, c->trust);
-    srv_jw_key(w, "score");
-    srv_jw_real(w, c->score);
-    srv_jw_key(w, "claim");
-    srv_jw_u64(w, c->claim);
+    member_real(w, "confidence", c->confidence);
+    member_real(w, "effective_confidence", c->effective_confidence);
+    member_real(w, "vote_weight", c->vote_weight);
+    member_real(w, "trust", c->trust);
+    member_real(w, "score", c->score);
+    member_u64(w, "claim", c->claim);
     srv_jw_close_object(w);
 }
 
@@ -149,16 +159,11 @@ static void claim_jw(srv_jw *w, const steme_query_claim *c)
     srv_jw_open_object(w);
     srv_jw_key(w, "object");
     value_jw(w, &c->object);
-    srv_jw_key(w, "representative");
-    srv_jw_u64(w, c->representative);
-    srv_jw_key(w, "count");
-    srv_jw_u64(w, c->count);
-    srv_jw_key(w, "weight");
-    srv_jw_real(w, c->weight);
-    srv_jw_key(w, "share");
-    srv_jw_real(w, c->share);
-    srv_jw_key(w, "score");
-    srv_jw_real(w, c->score);
+    member_u64(w, "representative", c->representative);
+    member_u64(w, "count", c->count);
+    member_real(w, "weight", c->weight);
+    member_real(w, "share", c->share);
+    member_real(w, "score", c->score);
     srv_jw_close_object(w);
 }
 
@@ -170,15 +175,13 @@ static void skeptic_jw(srv_jw *w, const steme_resolution *res)
         srv_jw_cstring(w, st);
     else
         srv_jw_null(w);
-    srv_jw_key(w, "conflict");
-    srv_jw_real(w, res->conflict);
+    member_real(w, "conflict", res->conflict);
     srv_jw_key(w, "escalation");
     if (res->escalation == STEME_QUERY_ESC_RAISED) {
         srv_jw_open_object(w);
         srv_jw_key(w, "state");
         srv_jw_cstring(w, "raised");
-        srv_jw_key(w, "id");
-        srv_jw_hex(w, res->escalation_id.bytes, 16);
+        member_hex(w, "id", res->escalation_id.bytes, 16);
         srv_jw_close_object(w);
     } else if (res->escalation == STEME_QUERY_ESC_ALREADY_OPEN) {
         srv_jw_open_object(w);
@@ -198,27 +201,22 @@ static void resolution_answer(const steme_resolution *res, srv_resp *out)
     srv_jw_init(&w, 512 + 400 * res->n_candidates + 160 * res->n_claims);
     const char *lens = steme_lens_name(res->lens);
     srv_jw_open_object(&w);
-    srv_jw_key(&w, "query_id");
-    srv_jw_hex(&w, res->query_id.bytes, 16);
+    member_hex(&w, "query_id", res->query_id.bytes, 16);
     srv_jw_key(&w, "lens");
     srv_jw_cstring(&w, lens ? lens : "?");
-    srv_jw_key(&w, "timestamp");
-    srv_jw_u64(&w, res->timestamp);
-    srv_jw_key(&w, "duration_us");
-    srv_jw_u64(&w, res->duration_us);
+    member_u64(&w, "timestamp", res->timestamp);
+    member_u64(&w, "duration_us", res->duration_us);
     srv_jw_key(&w, "winner");
     if (res->has_winner) {
         srv_jw_open_object(&w);
-        srv_jw_key(&w, "hash");
-        srv_jw_hex(&w, res->winner.bytes, 32);
+        member_hex(&w, "hash", res->winner.bytes, 32);
         srv_jw_key(&w, "object");
         value_jw(&w, &res->winner_value);
         srv_jw_close_object(&w);
     } else {
         srv_jw_null(&w);
     }
-    srv_jw_key(&w, "confidence");
-    srv_jw_real(&w, res->confidence);
+    member_real(&w, "confidence", res->confidence);
     srv_jw_key(&w, "explanation");
     srv_jw_cstring(&w, res->explanation);
     srv_jw_key(&w, "candidates");
@@ -233,10 +231,8 @@ static void resolution_answer(const steme_resolution *res, srv_resp *out)
     srv_jw_close_array(&w);
     srv_jw_key(&w, "truncated");
     srv_jw_bool(&w, res->truncated);
-    srv_jw_key(&w, "hidden_superseded");
-    srv_jw_u64(&w, res->hidden_superseded);
-    srv_jw_key(&w, "hidden_by_pack");
-    srv_jw_u64(&w, res->hidden_by_pack);
+    member_u64(&w, "hidden_superseded", res->hidden_superseded);
+    member_u64(&w, "hidden_by_pack", res->hidden_by_pack);
     if (res->lens == STEME_LENS_SKEPTIC)
         skeptic_jw(&w, res);
     srv_jw_close_object(&w);

@@ -15,32 +15,15 @@
 #include "steme/supersession.h"
 #include "test_query_lib.h"
 
-typedef struct fx {
-    char *dir;
-    steme_db *db;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_tempdir("qfilt");
-    f->db = tq_open(f->dir, STEME_KV_HYBRID);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    steme_db_close(f->db);
-    tu_rmtree_free(f->dir);
-    free(f);
+    *state = tq_fx_open("qfilt", STEME_KV_HYBRID);
     return 0;
 }
 
 static void as_of(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_hash h1 = tq_put(f->db, "one", 0.5, 1, 1000);
     steme_hash h2 = tq_put(f->db, "two", 0.5, 2, 2000);
     steme_hash h2b = tq_put(f->db, "two-b", 0.5, 3, 2000);
@@ -79,7 +62,7 @@ static void as_of(void **state)
 
 static void trust_pack(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_hash reg = tq_put(f->db, "bleeding", 0.9, 1, 1000);
     steme_hash cli = tq_put(f->db, "bleeding", 0.6, 2, 2000);
     tq_put(f->db, "none", 0.95, 3, 3000);
@@ -126,7 +109,7 @@ static void trust_pack(void **state)
 
 static void supersession(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_hash wrong = tq_put(f->db, "no effect", 0.9, 1, 1000);
     steme_hash fixed = tq_put(f->db, "bleeding", 0.8, 1, 2000);
     steme_hash other = tq_put(f->db, "rash", 0.7, 2, 1500);
@@ -155,7 +138,7 @@ static void supersession(void **state)
 
 static void decay(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     const double day = 86400000.0;
     /* Old but confident (two half-lives ago) vs fresh and lukewarm. */
     steme_hash old = tq_put(f->db, "bleeding", 0.9, 1, TQ_NOW - (uint64_t)(2 * day));
@@ -202,7 +185,7 @@ static void decay(void **state)
 
 static void limit(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_hash h[10];
     for (int i = 0; i < 10; i++)
         h[i] = tq_put(f->db, i % 2 ? "odd" : "even", 0.1 * i, i + 1, 1000 + (uint64_t)i);
@@ -246,11 +229,11 @@ static void limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(as_of, setup, teardown),
-        cmocka_unit_test_setup_teardown(trust_pack, setup, teardown),
-        cmocka_unit_test_setup_teardown(supersession, setup, teardown),
-        cmocka_unit_test_setup_teardown(decay, setup, teardown),
-        cmocka_unit_test_setup_teardown(limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(as_of, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(trust_pack, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(supersession, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(decay, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(limit, setup, tq_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #ifndef STEME_TEST_QUERY_LIB_H
 #define STEME_TEST_QUERY_LIB_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "steme/query.h"
@@ -23,6 +24,33 @@ static inline steme_db *tq_open(const char *dir, steme_kv_engine engine)
     if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
         fail_msg("open %s: %s", dir, e.message);
     return db;
+}
+
+/* The fixture most read-path tests share: a fresh db in a temp dir. */
+typedef struct tq_fx {
+    char *dir;
+    steme_db *db;
+} tq_fx;
+
+/* A tq_fx on engine, in a new temp dir named after tag; for a cmocka setup. */
+static inline tq_fx *tq_fx_open(const char *tag, steme_kv_engine engine)
+{
+    tq_fx *f = calloc(1, sizeof *f);
+    if (!f)
+        fail_msg("out of memory");
+    f->dir = tu_tempdir(tag);
+    f->db = tq_open(f->dir, engine);
+    return f;
+}
+
+/* cmocka teardown for a tq_fx: close the db, remove its directory. */
+static inline int tq_teardown(void **state)
+{
+    tq_fx *f = *state;
+    steme_db_close(f->db);
+    tu_rmtree_free(f->dir);
+    free(f);
+    return 0;
 }
 
 /* Agent n: 32 bytes, first byte n (distinct, readable in dumps). */

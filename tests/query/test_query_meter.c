@@ -17,29 +17,13 @@
 #include "steme/quota.h"
 #include "test_query_lib.h"
 
-typedef struct fx {
-    char *dir;
-    steme_db *db;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_tempdir("qmeter");
-    f->db = tq_open(f->dir, STEME_KV_HYBRID);
+    tq_fx *f = tq_fx_open("qmeter", STEME_KV_HYBRID);
     tq_put(f->db, "bleeding", 0.9, 1, 1000);
     tq_put(f->db, "none", 0.6, 2, 2000);
     tq_put(f->db, "bleeding", 0.3, 3, 3000);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    steme_db_close(f->db);
-    tu_rmtree_free(f->dir);
-    free(f);
     return 0;
 }
 
@@ -72,7 +56,7 @@ static uint64_t used_of(steme_db *db, int agent)
 
 static void charged_and_refused(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_agent_id asker = tq_agent(200);
     /* Room for exactly two queries of 6 tokens. */
     assert_int_equal(steme_quota_set_limit(steme_db_quota(f->db), &asker, 2 * STEME_QUERY_COST),
@@ -125,7 +109,7 @@ static void charged_and_refused(void **state)
 
 static void every_query_audited(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     for (int lens = STEME_LENS_RECENCY; lens <= STEME_LENS_SKEPTIC; lens++) {
         steme_query_request req;
         tq_request(&req, (steme_lens)lens);
@@ -198,7 +182,7 @@ static void refused(steme_db *db, const steme_query_request *req, int want, cons
 
 static void bad_input(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_query_request req;
     steme_resolution r;
     tq_request(&req, STEME_LENS_RECENCY);
@@ -267,7 +251,7 @@ static void bad_input(void **state)
 /* The clock is used when now_ms is 0 (the audit then carries it). */
 static void system_clock(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_query_request req;
     tq_request(&req, STEME_LENS_CONSENSUS);
     req.now_ms = 0;
@@ -285,10 +269,10 @@ static void system_clock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(charged_and_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(every_query_audited, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(system_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(charged_and_refused, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(every_query_audited, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(bad_input, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(system_clock, setup, tq_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

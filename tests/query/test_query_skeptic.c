@@ -15,26 +15,9 @@
 #include "steme/escalations.h"
 #include "test_query_lib.h"
 
-typedef struct fx {
-    char *dir;
-    steme_db *db;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_tempdir("qskep");
-    f->db = tq_open(f->dir, STEME_KV_MEM);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    steme_db_close(f->db);
-    tu_rmtree_free(f->dir);
-    free(f);
+    *state = tq_fx_open("qskep", STEME_KV_MEM);
     return 0;
 }
 
@@ -73,7 +56,7 @@ static size_t count_open(steme_db *db)
 
 static void unanimous(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     tq_put(f->db, "bleeding", 0.9, 1, 100);
     tq_put(f->db, "bleeding", 0.4, 2, 200);
     tq_put(f->db, "bleeding", 0.7, 3, 300);
@@ -92,7 +75,7 @@ static void unanimous(void **state)
 
 static void split_is_one(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     tq_put(f->db, "bleeding", 0.8, 1, 100);
     tq_put(f->db, "none", 0.8, 2, 200);
     steme_resolution r;
@@ -112,7 +95,7 @@ static void split_is_one(void **state)
 
 static void chaotic_and_normalised(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     /* Five claims with equal weight: entropy ln 5, normalised to 1. */
     const char *v[5] = {"a", "b", "c", "d", "e"};
     for (int i = 0; i < 5; i++)
@@ -129,7 +112,7 @@ static void chaotic_and_normalised(void **state)
 
 static void uneven_three(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     /* Weights 0.9 | 0.3 | 0.15 + 0.15: shares 0.6, 0.2, 0.2. */
     tq_put(f->db, "bleeding", 0.9, 1, 100);
     tq_put(f->db, "none", 0.3, 2, 200);
@@ -157,7 +140,7 @@ static void uneven_three(void **state)
 
 static void agreed_and_contested_below_threshold(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     /* 0.9 / 0.1: conflict 0.469 -> agreed, no escalation. */
     tq_put(f->db, "bleeding", 0.9, 1, 100);
     tq_put(f->db, "none", 0.1, 2, 200);
@@ -180,7 +163,7 @@ static void agreed_and_contested_below_threshold(void **state)
 
 static void contested_not_escalated(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     /* 0.8 / 0.2: conflict 0.722 -> contested (>= 0.5) but below 0.8. */
     tq_put(f->db, "bleeding", 0.8, 1, 100);
     tq_put(f->db, "none", 0.2, 2, 200);
@@ -195,7 +178,7 @@ static void contested_not_escalated(void **state)
 
 static void zero_weights_fall_back_to_counts(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     tq_put(f->db, "bleeding", 0.0, 1, 100);
     tq_put(f->db, "bleeding", 0.0, 2, 200);
     tq_put(f->db, "none", 0.0, 3, 300);
@@ -209,7 +192,7 @@ static void zero_weights_fall_back_to_counts(void **state)
 
 static void empty_set(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     steme_resolution r;
     skeptic(f->db, &r);
     assert_int_equal(r.n_candidates, 0);
@@ -243,7 +226,7 @@ static int esc_fn(void *ctx, const steme_escalation *e)
 
 static void escalation_once_while_open(void **state)
 {
-    fx *f = *state;
+    tq_fx *f = *state;
     tq_put(f->db, "bleeding", 0.8, 1, 100);
     tq_put(f->db, "none", 0.8, 2, 200);
     steme_resolution r;
@@ -290,15 +273,15 @@ static void escalation_once_while_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(unanimous, setup, teardown),
-        cmocka_unit_test_setup_teardown(split_is_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(chaotic_and_normalised, setup, teardown),
-        cmocka_unit_test_setup_teardown(uneven_three, setup, teardown),
-        cmocka_unit_test_setup_teardown(agreed_and_contested_below_threshold, setup, teardown),
-        cmocka_unit_test_setup_teardown(contested_not_escalated, setup, teardown),
-        cmocka_unit_test_setup_teardown(zero_weights_fall_back_to_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(empty_set, setup, teardown),
-        cmocka_unit_test_setup_teardown(escalation_once_while_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(unanimous, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(split_is_one, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(chaotic_and_normalised, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(uneven_three, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(agreed_and_contested_below_threshold, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(contested_not_escalated, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(zero_weights_fall_back_to_counts, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(empty_set, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(escalation_once_while_open, setup, tq_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

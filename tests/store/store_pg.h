@@ -23,6 +23,11 @@
 
 #include "steme/db.h"
 
+/* store_testlib.h's st_open_db must see the redirect below to open on pg. */
+#ifdef STEME_TEST_STORE_TESTLIB_H
+#error "include store_pg.h before store_testlib.h"
+#endif
+
 static int sp_on_pg;
 static char sp_tables[256][40];
 static int sp_ntables;

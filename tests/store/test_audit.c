@@ -12,18 +12,7 @@
 
 #include "steme/audit.h"
 #include "testutil.h"
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
+#include "store_testlib.h"
 
 static steme_hash g_cands[3] = {{{1}}, {{2}}, {{3}}};
 
@@ -69,7 +58,7 @@ static void put_get_reopen(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("audit");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_audit *au = steme_db_audit(db);
     steme_query_audit q = make(1, 1000, 7);
     assert_int_equal(steme_audit_put(au, &q), STEME_OK);
@@ -81,7 +70,7 @@ static void put_get_reopen(void **state)
     assert_int_equal(steme_audit_put(au, &other), STEME_E_EXISTS);
     steme_db_close(db);
 
-    db = open_db(dir, STEME_KV_HYBRID);
+    db = st_open_db(dir, STEME_KV_HYBRID);
     au = steme_db_audit(db);
     steme_buf buf = STEME_BUF_INIT;
     steme_query_audit got;
@@ -109,7 +98,7 @@ static void range_listing(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("audit-range");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_audit *au = steme_db_audit(db);
     for (uint32_t i = 0; i < 100; i++) {
         steme_query_audit a = make(1, 100 + 10 * (uint64_t)i, i);
@@ -164,7 +153,7 @@ static void bad_input_changes_nothing(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("audit-bad");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_audit *au = steme_db_audit(db);
     assert_null(steme_db_audit(NULL));
     steme_query_audit q = make(1, 1, 1);
@@ -231,7 +220,7 @@ static void random_ranges_vs_model(void **state)
         tu_rng rng;
         tu_rng_seed(&rng, seed0 + sd);
         char *dir = tu_tempdir("audit-prop");
-        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_db *db = st_open_db(dir, STEME_KV_MEM);
         steme_audit *au = steme_db_audit(db);
         enum { N = 600 };
         static mrec model[N];

@@ -14,18 +14,7 @@
 #include "steme/escalations.h"
 #include "testutil.h"
 #include "store_pg.h" /* last: runs the tests on pg too */
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
+#include "store_testlib.h" /* after store_pg.h: opens through it */
 
 static const char *g_preds[] = {"dose", "class", "maker", "color"};
 
@@ -97,7 +86,7 @@ static void raise_resolve_reopen(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("esc");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_escalations *es = steme_db_escalations(db);
     steme_escalation a = make(1, 0, 100), b = make(2, 1, 200), c = make(3, 7, 150);
     assert_int_equal(steme_escalation_raise(es, &a), STEME_OK);
@@ -127,7 +116,7 @@ static void raise_resolve_reopen(void **state)
     assert_int_equal(steme_escalation_raise(es, &dup), STEME_OK);
     steme_db_close(db);
 
-    db = open_db(dir, STEME_KV_HYBRID);
+    db = st_open_db(dir, STEME_KV_HYBRID);
     es = steme_db_escalations(db);
     steme_buf buf = STEME_BUF_INIT;
     steme_escalation got;
@@ -152,7 +141,7 @@ static void bad_input_changes_nothing(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("esc-bad");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_escalations *es = steme_db_escalations(db);
     assert_null(steme_db_escalations(NULL));
     steme_escalation e = make(1, 0, 10);
@@ -238,7 +227,7 @@ static void random_ops_vs_model(void **state)
         tu_rng rng;
         tu_rng_seed(&rng, seed0 + sd);
         char *dir = tu_tempdir("esc-prop");
-        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_db *db = st_open_db(dir, STEME_KV_MEM);
         steme_escalations *es = steme_db_escalations(db);
         static mesc m[P_MAX];
         memset(m, 0, sizeof m);
@@ -270,7 +259,7 @@ static void random_ops_vs_model(void **state)
         }
         steme_db_close(db);
         /* MEM: everything comes back by replaying the log */
-        db = open_db(dir, STEME_KV_MEM);
+        db = st_open_db(dir, STEME_KV_MEM);
         es = steme_db_escalations(db);
         check_list(es, m, STEME_ESC_OPEN, 0);
         check_list(es, m, STEME_ESC_RESOLVED, 7);

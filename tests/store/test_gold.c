@@ -15,29 +15,11 @@
 
 #include "steme/trust.h"
 #include "testutil.h"
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
+#include "store_testlib.h"
 
 static int setup(void **state)
 {
-    *state = tu_tempdir("gold");
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    tu_rmtree_free(*state);
-    return 0;
+    return st_tempdir_setup(state, "gold");
 }
 
 static int match(steme_value a, steme_value b)
@@ -176,7 +158,7 @@ static steme_gold_standard gold(const char *s, const char *p, steme_value expect
 
 static void set_get_verify(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_gold *gs = steme_db_gold(db);
     steme_trust *t = steme_db_trust(db);
     steme_gold_standard g = gold("aspirin", "max_daily_dose", str("4 g"));
@@ -233,7 +215,7 @@ static void set_get_verify(void **state)
     assert_int_equal(r.assertions_count, 2);
     steme_db_close(db);
 
-    db = open_db(*state, STEME_KV_HYBRID);
+    db = st_open_db(*state, STEME_KV_HYBRID);
     gs = steme_db_gold(db);
     assert_int_equal(steme_gold_get(gs, "aspirin", 7, "max_daily_dose", 14, &buf, &got),
                      STEME_OK);
@@ -245,7 +227,7 @@ static void set_get_verify(void **state)
 
 static void bad_input_changes_nothing(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_gold *gs = steme_db_gold(db);
     steme_trust *t = steme_db_trust(db);
     steme_gold_standard g = gold("ibuprofen", "dose", str("400 mg"));
@@ -343,7 +325,7 @@ static void replay_after_exit(void **state)
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    steme_db *db = open_db(*state, STEME_KV_MEM);
+    steme_db *db = st_open_db(*state, STEME_KV_MEM);
     steme_buf buf = STEME_BUF_INIT;
     for (int i = 0; i < 20; i++) {
         char p[16];
@@ -369,9 +351,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matching_rules),
         cmocka_unit_test(matching_property),
-        cmocka_unit_test_setup_teardown(set_get_verify, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(replay_after_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_get_verify, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(replay_after_exit, setup, st_tempdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

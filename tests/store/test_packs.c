@@ -13,29 +13,11 @@
 
 #include "steme/packs.h"
 #include "testutil.h"
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
+#include "store_testlib.h"
 
 static int setup(void **state)
 {
-    *state = tu_tempdir("packs");
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    tu_rmtree_free(*state);
-    return 0;
+    return st_tempdir_setup(state, "packs");
 }
 
 static steme_id16 pack_n(unsigned n)
@@ -91,7 +73,7 @@ static int collect_member(void *ctx, const steme_agent_id *a)
 
 static void put_get_members(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_packs *ps = steme_db_packs(db);
     steme_trust_pack p = make_pack(1, "FDA reviewers");
     int created = -1, changed = -1, member = -1;
@@ -131,7 +113,7 @@ static void put_get_members(void **state)
     assert_int_equal(member, 0);
     steme_db_close(db);
 
-    db = open_db(*state, STEME_KV_HYBRID); /* durable */
+    db = st_open_db(*state, STEME_KV_HYBRID); /* durable */
     ps = steme_db_packs(db);
     assert_int_equal(steme_packs_is_member(ps, &id, &b, &member), STEME_OK);
     assert_int_equal(member, 1);
@@ -145,7 +127,7 @@ static void put_get_members(void **state)
 
 static void listings_paged(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_packs *ps = steme_db_packs(db);
     for (unsigned i = 0; i < 150; i++) { /* more than one internal page */
         steme_trust_pack p = make_pack(149 - i, "pack");
@@ -202,7 +184,7 @@ static void listings_paged(void **state)
 
 static void bad_input_changes_nothing(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_packs *ps = steme_db_packs(db);
     steme_trust_pack p = make_pack(1, "good");
     assert_int_equal(steme_packs_put(ps, &p, NULL), STEME_OK);
@@ -314,7 +296,7 @@ static void property_vs_model(void **state)
         tu_rng r;
         tu_rng_seed(&r, seed);
         char *dir = tu_tempdir("packs-prop");
-        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_db *db = st_open_db(dir, STEME_KV_MEM);
         steme_packs *ps = steme_db_packs(db);
         static model m;
         memset(&m, 0, sizeof m);
@@ -350,7 +332,7 @@ static void property_vs_model(void **state)
         }
         check_model(ps, &m, seed, -1);
         steme_db_close(db);
-        db = open_db(dir, STEME_KV_MEM); /* rebuilt by replay */
+        db = st_open_db(dir, STEME_KV_MEM); /* rebuilt by replay */
         check_model(steme_db_packs(db), &m, seed, -2);
         steme_db_close(db);
         tu_rmtree_free(dir);
@@ -400,7 +382,7 @@ static void replay_after_exit(void **state)
             for (unsigned a = 0; a < 10; a++)
                 m.member[p][a] = (a + p) % 3 != 0;
         }
-        steme_db *db = open_db(dir, eng);
+        steme_db *db = st_open_db(dir, eng);
         check_model(steme_db_packs(db), &m, 0, -3);
         steme_db_close(db);
         tu_rmtree_free(dir);
@@ -411,9 +393,9 @@ static void replay_after_exit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(put_get_members, setup, teardown),
-        cmocka_unit_test_setup_teardown(listings_paged, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(put_get_members, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(listings_paged, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, st_tempdir_teardown),
         cmocka_unit_test(property_vs_model),
         cmocka_unit_test(replay_after_exit),
     };

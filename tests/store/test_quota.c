@@ -14,21 +14,10 @@
 #include "steme/quota.h"
 #include "testutil.h"
 #include "store_pg.h" /* last: runs the tests on pg too */
+#include "store_testlib.h" /* after store_pg.h: opens through it */
 
 #define HOUR STEME_QUOTA_HOUR_MS
 #define T0 (1700000000000ull / HOUR * HOUR) /* the start of an hour */
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
 
 static steme_agent_id agent_n(int n)
 {
@@ -64,7 +53,7 @@ static void budget_windows_and_overrides(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("quota");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_quota *q = steme_db_quota(db);
     steme_agent_id a = agent_n(1), b = agent_n(2);
     steme_quota_result r;
@@ -117,7 +106,7 @@ static void budget_windows_and_overrides(void **state)
     steme_db_close(db);
 
     /* persistence: usage and override survive reopen; clearing restores the default */
-    db = open_db(dir, STEME_KV_HYBRID);
+    db = st_open_db(dir, STEME_KV_HYBRID);
     q = steme_db_quota(db);
     assert_int_equal(steme_quota_get_status(q, &b, T0, &st), STEME_OK);
     assert_int_equal(st.used, 25);
@@ -131,7 +120,7 @@ static void budget_windows_and_overrides(void **state)
     assert_int_equal(st.remaining, STEME_QUOTA_DEFAULT_LIMIT - 25);
     assert_false(st.is_override);
     steme_db_close(db);
-    db = open_db(dir, STEME_KV_HYBRID);
+    db = st_open_db(dir, STEME_KV_HYBRID);
     assert_int_equal(steme_quota_get_status(steme_db_quota(db), &b, T0, &st), STEME_OK);
     assert_false(st.is_override);
     steme_db_close(db);
@@ -142,7 +131,7 @@ static void bad_input_changes_nothing(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("quota-bad");
-    steme_db *db = open_db(dir, STEME_KV_MEM);
+    steme_db *db = st_open_db(dir, STEME_KV_MEM);
     steme_quota *q = steme_db_quota(db);
     steme_agent_id a = agent_n(3);
     steme_quota_result r;
@@ -202,7 +191,7 @@ static void random_ops_vs_model(void **state)
         tu_rng rng;
         tu_rng_seed(&rng, seed0 + s);
         char *dir = tu_tempdir("quota-prop");
-        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_db *db = st_open_db(dir, STEME_KV_MEM);
         steme_quota *q = steme_db_quota(db);
         uint64_t used[P_AGENTS][P_HOURS] = {{0}}, limit[P_AGENTS];
         for (int i = 0; i < P_AGENTS; i++)
@@ -235,7 +224,7 @@ static void random_ops_vs_model(void **state)
             assert_int_equal(r.reset_at, T0 + (uint64_t)(hi + 1) * HOUR);
         }
         steme_db_close(db);
-        db = open_db(dir, STEME_KV_MEM); /* MEM: the state comes back by log replay... */
+        db = st_open_db(dir, STEME_KV_MEM); /* MEM: the state comes back by log replay... */
         q = steme_db_quota(db);
         for (int ai = 0; ai < P_AGENTS; ai++) {
             steme_agent_id a = agent_n(10 + ai);
@@ -289,7 +278,7 @@ static void threads_never_overspend(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("quota-mt");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_quota *q = steme_db_quota(db);
     steme_agent_id a = agent_n(77);
     const uint64_t limit = 20000; /* about 2/3 of what the threads try to spend */

@@ -15,18 +15,7 @@
 #include "steme/supersession.h"
 #include "testutil.h"
 #include "store_pg.h" /* last: runs the tests on pg too */
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
+#include "store_testlib.h" /* after store_pg.h: opens through it */
 
 static char g_subjects[4][16] = {"aspirin", "ibuprofen", "paracetamol", "caf\xc3\xa9ine"};
 static steme_agent_id g_agent = {{0xA1}};
@@ -59,7 +48,7 @@ static void chain_and_refusals(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("sup");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_supersessions *s = steme_db_supersessions(db);
     steme_hash h[6];
     for (int i = 0; i < 6; i++)
@@ -106,7 +95,7 @@ static void chain_and_refusals(void **state)
     assert_int_equal(sup(s, &h[4], &h[3]), STEME_E_INVALID);           /* the long cycle */
     steme_db_close(db);
 
-    db = open_db(dir, STEME_KV_HYBRID);
+    db = st_open_db(dir, STEME_KV_HYBRID);
     s = steme_db_supersessions(db);
     assert_int_equal(steme_supersession_head(s, &h[3], &head, &links), STEME_OK);
     assert_memory_equal(head.bytes, h[4].bytes, 32);
@@ -128,7 +117,7 @@ static void bad_input_changes_nothing(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("sup-bad");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_supersessions *s = steme_db_supersessions(db);
     assert_null(steme_db_supersessions(NULL));
     steme_hash a, b, x;
@@ -170,7 +159,7 @@ static void random_attempts_vs_model(void **state)
         tu_rng rng;
         tu_rng_seed(&rng, seed0 + sd);
         char *dir = tu_tempdir("sup-prop");
-        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_db *db = st_open_db(dir, STEME_KV_MEM);
         steme_supersessions *s = steme_db_supersessions(db);
         steme_hash h[P_N];
         int succ[P_N], pred[P_N];
@@ -220,7 +209,7 @@ static void random_attempts_vs_model(void **state)
             }
             /* pass 2: after reopen, MEM rebuilt from the log */
             steme_db_close(db);
-            db = open_db(dir, STEME_KV_MEM);
+            db = st_open_db(dir, STEME_KV_MEM);
             s = steme_db_supersessions(db);
         }
         steme_db_close(db);
@@ -251,7 +240,7 @@ static void concurrent_never_cycles(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("sup-mt");
-    steme_db *db = open_db(dir, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_supersessions *s = steme_db_supersessions(db);
     steme_hash h[3 * T_PAIRS];
     for (int i = 0; i < 3 * T_PAIRS; i++)

@@ -15,22 +15,11 @@
 
 #include "steme/trust.h"
 #include "testutil.h"
+#include "store_testlib.h"
 
 #define THREADS 16
 #define AGENTS 4
 #define PER_THREAD 60
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
 
 static steme_agent_id agent_n(unsigned n)
 {
@@ -85,7 +74,7 @@ static void *decay_loop(void *arg)
 static void run_threads(steme_kv_engine engine, int with_decay)
 {
     char *dir = tu_tempdir("trust-conc");
-    steme_db *db = open_db(dir, engine);
+    steme_db *db = st_open_db(dir, engine);
     steme_trust *t = steme_db_trust(db);
     worker w[THREADS];
     pthread_t th[THREADS], dt;
@@ -193,7 +182,7 @@ static void replay_after_exit(steme_kv_engine engine)
                 }
         }
     }
-    steme_db *db = open_db(dir, engine);
+    steme_db *db = st_open_db(dir, engine);
     for (unsigned a = 0; a < 6; a++) {
         steme_agent_id ag = agent_n(a);
         steme_trust_rank r;

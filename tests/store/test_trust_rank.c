@@ -13,20 +13,9 @@
 #include "steme/trust.h"
 #include "testutil.h"
 #include "store_pg.h" /* last: runs the tests on pg too */
+#include "store_testlib.h" /* after store_pg.h: opens through it */
 
 #define DAY_MS 86400000ull
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
-}
 
 static steme_agent_id agent_n(unsigned n)
 {
@@ -40,19 +29,12 @@ static steme_agent_id agent_n(unsigned n)
 
 static int setup(void **state)
 {
-    *state = tu_tempdir("trust");
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    tu_rmtree_free(*state);
-    return 0;
+    return st_tempdir_setup(state, "trust");
 }
 
 static void default_and_outcomes(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_trust *t = steme_db_trust(db);
     steme_agent_id a = agent_n(1);
     steme_trust_rank r;
@@ -91,7 +73,7 @@ static void default_and_outcomes(void **state)
     assert_int_equal(r.accuracy_count, 30);
     steme_db_close(db);
 
-    db = open_db(*state, STEME_KV_HYBRID); /* durable across close/reopen */
+    db = st_open_db(*state, STEME_KV_HYBRID); /* durable across close/reopen */
     t = steme_db_trust(db);
     assert_int_equal(steme_trust_get(t, &b, &r, &dflt), STEME_OK);
     assert_int_equal(dflt, 0);
@@ -103,7 +85,7 @@ static void default_and_outcomes(void **state)
 
 static void decay_closed_form(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_MEM);
+    steme_db *db = st_open_db(*state, STEME_KV_MEM);
     steme_trust *t = steme_db_trust(db);
     steme_agent_id hi = agent_n(1), lo = agent_n(2), neutral = agent_n(3), future = agent_n(4);
     steme_trust_rank r;
@@ -171,7 +153,7 @@ static int collect(void *ctx, const steme_trust_rank *r)
 
 static void list_by_rank_paged(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_trust *t = steme_db_trust(db);
     /* 40 agents; agent i gets i % 8 accurate outcomes (ties in score) */
     for (unsigned i = 0; i < 40; i++) {
@@ -204,7 +186,7 @@ static void list_by_rank_paged(void **state)
 
 static void bad_input_changes_nothing(void **state)
 {
-    steme_db *db = open_db(*state, STEME_KV_HYBRID);
+    steme_db *db = st_open_db(*state, STEME_KV_HYBRID);
     steme_trust *t = steme_db_trust(db);
     steme_agent_id a = agent_n(7);
     steme_trust_rank r;
@@ -304,7 +286,7 @@ static void property_vs_model(void **state)
         tu_rng rng;
         tu_rng_seed(&rng, seed);
         char *dir = tu_tempdir("trust-prop");
-        steme_db *db = open_db(dir, STEME_KV_MEM);
+        steme_db *db = st_open_db(dir, STEME_KV_MEM);
         steme_trust *t = steme_db_trust(db);
         model_rank m[NAGENTS];
         memset(m, 0, sizeof m);
@@ -333,7 +315,7 @@ static void property_vs_model(void **state)
         }
         check_model(t, m, seed, -1);
         steme_db_close(db);
-        db = open_db(dir, STEME_KV_MEM); /* MEM engine: the state is rebuilt by replay */
+        db = st_open_db(dir, STEME_KV_MEM); /* MEM engine: the state is rebuilt by replay */
         check_model(steme_db_trust(db), m, seed, -2);
         steme_db_close(db);
         tu_rmtree_free(dir);
@@ -343,10 +325,10 @@ static void property_vs_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(default_and_outcomes, setup, teardown),
-        cmocka_unit_test_setup_teardown(decay_closed_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(list_by_rank_paged, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(default_and_outcomes, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(decay_closed_form, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(list_by_rank_paged, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, st_tempdir_teardown),
         cmocka_unit_test(property_vs_model),
     };
     int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);

@@ -19,37 +19,11 @@
 #include "store/db_int.h"
 #include "testutil.h"
 #include "store_pg.h" /* last: runs the db tests on pg too */
-
-typedef struct fixture {
-    char *dir;
-} fixture;
+#include "store_testlib.h" /* after store_pg.h: opens through it */
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = tu_tempdir("vector-meta");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    tu_rmtree_free(f->dir);
-    free(f);
-    return 0;
-}
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
+    return st_tempdir_setup(state, "vector-meta");
 }
 
 static steme_vector_meta meta(uint32_t dim, steme_vector_metric metric, uint64_t created)
@@ -158,8 +132,8 @@ static void codec(void **state)
 /* put, get, overwrite, other names, reopen. */
 static void put_get_reopen(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_vector_meta got, m = meta(784, STEME_VECTOR_L2, 1700000000123ull);
     assert_int_equal(steme_db_vector_meta_get(db, STEME_VECTOR_META_DEFAULT, &got),
                      STEME_E_NOTFOUND);
@@ -180,7 +154,7 @@ static void put_get_reopen(void **state)
     assert_int_equal(steme_db_vector_meta_get(db, "defaul", &got), STEME_E_NOTFOUND);
     steme_db_close(db);
 
-    db = open_db(f->dir, STEME_KV_HYBRID);
+    db = st_open_db(dir, STEME_KV_HYBRID);
     assert_int_equal(steme_db_vector_meta_get(db, STEME_VECTOR_META_DEFAULT, &got), STEME_OK);
     assert_meta_equal(&m, &got);
     assert_int_equal(steme_db_vector_meta_get(db, longname, &got), STEME_OK);
@@ -192,7 +166,7 @@ static void put_get_reopen(void **state)
  * acknowledged write (replayed from the log; the MEM engine forgets all). */
 static void replay_after_exit(void **state)
 {
-    fixture *f = *state;
+    const char *dir = *state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -200,7 +174,7 @@ static void replay_after_exit(void **state)
         steme_db_options_init(&o);
         o.engine = STEME_KV_MEM;
         steme_db *db = NULL;
-        if (steme_db_open(f->dir, &o, &db, NULL) != STEME_OK)
+        if (steme_db_open(dir, &o, &db, NULL) != STEME_OK)
             _exit(3);
         for (uint32_t i = 1; i <= 20; i++) {
             char name[16];
@@ -215,7 +189,7 @@ static void replay_after_exit(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    steme_db *db = open_db(f->dir, STEME_KV_MEM);
+    steme_db *db = st_open_db(dir, STEME_KV_MEM);
     for (uint32_t i = 16; i <= 20; i++) { /* the last write of each name */
         char name[16];
         snprintf(name, sizeof name, "ix%u", i % 5);
@@ -242,8 +216,8 @@ static void put_raw(steme_db *db, const char *name, const void *val, size_t vlen
 /* A stored value that is not a record is CORRUPT, never a configuration. */
 static void garbage_value_is_corrupt(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_vector_meta got;
     put_raw(db, "g1", "dim 3\nmetric l2\n", 16);
     assert_int_equal(steme_db_vector_meta_get(db, "g1", &got), STEME_E_CORRUPT);
@@ -265,8 +239,8 @@ static void garbage_value_is_corrupt(void **state)
 /* Bad input gets a clear error and changes nothing. */
 static void bad_input_changes_nothing(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_vector_meta got, m = meta(8, STEME_VECTOR_L2, 1);
     assert_int_equal(steme_db_vector_meta_put(db, "x", &m), STEME_OK);
     steme_vector_meta bad = m;
@@ -293,7 +267,7 @@ static void bad_input_changes_nothing(void **state)
     assert_int_equal(steme_db_vector_meta_get(db, "x", &got), STEME_OK);
     assert_meta_equal(&m, &got);
     steme_db_close(db);
-    db = open_db(f->dir, STEME_KV_HYBRID); /* nothing bad was logged either */
+    db = st_open_db(dir, STEME_KV_HYBRID); /* nothing bad was logged either */
     assert_int_equal(steme_db_vector_meta_get(db, "x", &got), STEME_OK);
     assert_meta_equal(&m, &got);
     steme_db_close(db);
@@ -302,8 +276,8 @@ static void bad_input_changes_nothing(void **state)
 /* Log records: applying one twice is harmless; damaged ones are refused. */
 static void apply_idempotent_and_damaged(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     uint8_t body[64] = {4, 0, 'n', 'a', 'm', 'e'};
     size_t elen;
     steme_vector_meta got, m = meta(12, STEME_VECTOR_IP, 99);
@@ -337,16 +311,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(codec),
-        cmocka_unit_test_setup_teardown(put_get_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(replay_after_exit, setup, teardown),
-        cmocka_unit_test_setup_teardown(garbage_value_is_corrupt, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(apply_idempotent_and_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(put_get_reopen, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(replay_after_exit, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(garbage_value_is_corrupt, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(apply_idempotent_and_damaged, setup, st_tempdir_teardown),
     };
     const struct CMUnitTest tests_pg[] = {
-        cmocka_unit_test_setup_teardown(put_get_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(garbage_value_is_corrupt, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(put_get_reopen, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(garbage_value_is_corrupt, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, st_tempdir_teardown),
     };
     int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
     rc |= sp_run_on_pg("pg", tests_pg);

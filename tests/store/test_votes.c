@@ -16,37 +16,11 @@
 #include "store/db_int.h"
 #include "testutil.h"
 #include "store_pg.h" /* last: runs the tests on pg too */
-
-typedef struct fixture {
-    char *dir;
-} fixture;
+#include "store_testlib.h" /* after store_pg.h: opens through it */
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = tu_tempdir("votes");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    tu_rmtree_free(f->dir);
-    free(f);
-    return 0;
-}
-
-static steme_db *open_db(const char *dir, steme_kv_engine engine)
-{
-    steme_db_options o;
-    steme_db_options_init(&o);
-    o.engine = engine;
-    steme_db *db = NULL;
-    steme_error e;
-    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
-        fail_msg("open %s: %s", dir, e.message);
-    return db;
+    return st_tempdir_setup(state, "votes");
 }
 
 /* Store assertion number i about subject; its hash into *h. */
@@ -127,8 +101,8 @@ static int collect(void *ctx, const steme_vote *v)
 
 static void unit_put_revote_list_reopen(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_votes *vs = steme_db_votes(db);
     assert_non_null(vs);
     assert_null(steme_db_votes(NULL));
@@ -191,7 +165,7 @@ static void unit_put_revote_list_reopen(void **state)
     assert_memory_equal(paged.v[1].voter.bytes, all.v[1].voter.bytes, 32);
     steme_db_close(db);
 
-    db = open_db(f->dir, STEME_KV_HYBRID); /* durable across close/reopen */
+    db = st_open_db(dir, STEME_KV_HYBRID); /* durable across close/reopen */
     vs = steme_db_votes(db);
     expect_totals(vs, &a, 2, want);
     expect_totals(vs, &b, 1, steme_vote_weight_fixed(1.0));
@@ -226,8 +200,8 @@ static void fixed_point_is_exact(void **state)
  * replay may do), leave the caches equal to a recount. */
 static void apply_idempotent_and_order_safe(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_votes *vs = steme_db_votes(db);
     steme_hash a;
     make_assertion(db, "replay", 1, &a);
@@ -263,8 +237,8 @@ static void apply_idempotent_and_order_safe(void **state)
 
 static void bad_input_changes_nothing(void **state)
 {
-    fixture *f = *state;
-    steme_db *db = open_db(f->dir, STEME_KV_HYBRID);
+    const char *dir = *state;
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
     steme_votes *vs = steme_db_votes(db);
     steme_hash a, unknown;
     make_assertion(db, "aspirin", 1, &a);
@@ -384,7 +358,7 @@ static void run_property(const char *dir, steme_kv_engine engine, uint64_t seed,
 {
     tu_rng r;
     tu_rng_seed(&r, seed);
-    steme_db *db = open_db(dir, engine);
+    steme_db *db = st_open_db(dir, engine);
     steme_votes *vs = steme_db_votes(db);
     steme_hash h[P_ASSERTIONS];
     char subj[P_ASSERTIONS][16];
@@ -438,7 +412,7 @@ static void run_property(const char *dir, steme_kv_engine engine, uint64_t seed,
             assert_int_equal(k, l.n);
         } else { /* reopen: the log replays into the engines */
             steme_db_close(db);
-            db = open_db(dir, engine);
+            db = st_open_db(dir, engine);
             vs = steme_db_votes(db);
             for (int i = 0; i < P_ASSERTIONS; i++)
                 check_model(vs, m, h, i);
@@ -454,24 +428,25 @@ static void run_property(const char *dir, steme_kv_engine engine, uint64_t seed,
 
 static void property_vs_model(void **state)
 {
-    fixture *f = *state;
+    const char *dir = *state;
     uint64_t base = tu_seed(2024);
     for (uint64_t k = 0; k < 3; k++) {
-        char *dir = tu_tempdir("votes-prop");
-        run_property(dir, STEME_KV_MEM, base + k, 400);
-        tu_rmtree_free(dir);
+        char *scratch = tu_tempdir("votes-prop");
+        run_property(scratch, STEME_KV_MEM, base + k, 400);
+        tu_rmtree_free(scratch);
     }
-    run_property(f->dir, STEME_KV_HYBRID, base + 99, 250);
+    run_property(dir, STEME_KV_HYBRID, base + 99, 250);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixed_point_is_exact),
-        cmocka_unit_test_setup_teardown(unit_put_revote_list_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(apply_idempotent_and_order_safe, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(property_vs_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(unit_put_revote_list_reopen, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(apply_idempotent_and_order_safe, setup,
+                                        st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_changes_nothing, setup, st_tempdir_teardown),
+        cmocka_unit_test_setup_teardown(property_vs_model, setup, st_tempdir_teardown),
     };
     int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
     rc |= sp_run_on_pg("pg", tests);

@@ -1,0 +1,43 @@
+/*
+ * tests/store/store_testlib.h - fixtures shared by the store tests: a fresh
+ * temp directory per test (cmocka setup/teardown, the directory is the test
+ * state) and a database opened on a directory with a chosen engine.
+ *
+ * Header-only (static inline), included after <cmocka.h> and testutil.h. In
+ * a test that also runs on pg, include it after store_pg.h, so that
+ * st_open_db opens through sp_db_open (store_pg.h refuses the other order).
+ */
+#ifndef STEME_TEST_STORE_TESTLIB_H
+#define STEME_TEST_STORE_TESTLIB_H
+
+#include "steme/db.h"
+#include "testutil.h"
+
+/* Open the database at dir on engine; the test fails when it cannot. */
+static inline steme_db *st_open_db(const char *dir, steme_kv_engine engine)
+{
+    steme_db_options o;
+    steme_db_options_init(&o);
+    o.engine = engine;
+    steme_db *db = NULL;
+    steme_error e;
+    if (steme_db_open(dir, &o, &db, &e) != STEME_OK)
+        fail_msg("open %s: %s", dir, e.message);
+    return db;
+}
+
+/* For a file's cmocka setup: *state = a new temp directory named after tag. */
+static inline int st_tempdir_setup(void **state, const char *tag)
+{
+    *state = tu_tempdir(tag);
+    return *state ? 0 : -1;
+}
+
+/* cmocka teardown for st_tempdir_setup: remove the directory, free the path. */
+static inline int st_tempdir_teardown(void **state)
+{
+    tu_rmtree_free(*state);
+    return 0;
+}
+
+#endif
