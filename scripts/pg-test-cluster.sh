@@ -61,7 +61,13 @@ cmd_start() {
             url_of
             return
         fi
-        die "a stopped cluster is recorded in $STATE ($d): run '$0 stop' first"
+        # A throwaway cluster left behind by a process that was killed (its
+        # server is gone): discard it and start afresh.
+        echo "pg-test-cluster: discarding a stale cluster recorded in $STATE ($d)" >&2
+        rm -rf "$d"
+        rm -f "$STATE"
+    elif [ -f "$STATE" ]; then
+        rm -f "$STATE" # records a directory that no longer exists
     fi
     bin=$(find_bin)
     if [ "$(id -u)" = 0 ]; then
