@@ -186,7 +186,10 @@ void srv_h_vectors_add(srv_req *r, srv_resp *out)
     int rc;
     if (!vs) {
         if ((rc = srv_vectors_create(s, want_dim, want_metric, &e)) != STEME_OK) {
-            srv_error_status(out, rc, "creating the vector index", e.message);
+            if (rc == STEME_E_UNSUPPORTED)
+                srv_error(out, 503, "HTTP_NO_INDEX", "%s", e.message);
+            else
+                srv_error_status(out, rc, "creating the vector index", e.message);
             goto done;
         }
         vs = srv_vectors(s);
@@ -236,6 +239,11 @@ void srv_h_vectors_search(srv_req *r, srv_resp *out)
         !get_int(obj, "k", 1, VEC_MAX_K, &k, &has_k, why, sizeof why) ||
         !get_int(obj, "ef", 0, STEME_VECTOR_MAX_EF, &ef, &has_ef, why, sizeof why)) {
         srv_error(out, 400, "HTTP_BAD_BODY", "vector search: %s", why);
+        goto done;
+    }
+    if (!r->s->vec.dir[0]) {
+        srv_error(out, 503, "HTTP_NO_INDEX", "this node keeps no local indexes "
+                  "(start steme serve with --index-dir DIR)");
         goto done;
     }
     steme_vector_store *vs = srv_vectors(r->s);
@@ -288,6 +296,11 @@ void srv_h_visual_add(srv_req *r, srv_resp *out)
         srv_error(out, 400, "HTTP_BAD_BODY", "visual add: %s", why);
         goto done;
     }
+    if (!r->s->visual) {
+        srv_error(out, 503, "HTTP_NO_INDEX", "this node keeps no local indexes "
+                  "(start steme serve with --index-dir DIR)");
+        goto done;
+    }
     if (!own_assertion(r, out, &id) || !srv_charge(r, out, STEME_QUOTA_ASSERT))
         goto done;
     /* Two adds of the same pair may race: both are inserts, which commute
@@ -336,6 +349,11 @@ void srv_h_visual_search(srv_req *r, srv_resp *out)
         return;
     }
     json_decref(obj);
+    if (!r->s->visual) {
+        srv_error(out, 503, "HTTP_NO_INDEX", "this node keeps no local indexes "
+                  "(start steme serve with --index-dir DIR)");
+        return;
+    }
     steme_visual *v = steme_pvisual_index(r->s->visual);
     steme_visual_hits hits;
     steme_visual_hits_init(&hits);

@@ -128,6 +128,9 @@ steme_vector_store *srv_vectors(srv *s)
 
 int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err)
 {
+    if (!s->vec.dir[0])
+        return steme_err(err, STEME_E_UNSUPPORTED, "this node keeps no local indexes "
+                         "(start steme serve with --index-dir DIR)");
     pthread_mutex_lock(&s->vec.create_lock);
     int rc = STEME_OK;
     /* Another request may have created it meanwhile: the caller re-reads. */
@@ -147,12 +150,17 @@ int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err)
 
 int srv_indexes_open(srv *s, steme_error *err)
 {
-    if ((size_t)snprintf(s->vec.dir, sizeof s->vec.dir, "%s/vectors", s->db_dir) >=
-        sizeof s->vec.dir)
-        return steme_err(err, STEME_E_INVALID, "database path too long");
     if (pthread_mutex_init(&s->vec.create_lock, NULL) != 0)
         return steme_err(err, STEME_E_NOMEM, "cannot create a mutex");
     s->vec.lock_ready = 1;
+    s->vec.dir[0] = '\0';
+    if (!s->index_dir)
+        return STEME_OK; /* no local index directory: the index routes answer 503 */
+    if (mkdir(s->index_dir, 0755) != 0 && errno != EEXIST)
+        return steme_err(err, STEME_E_IO, "mkdir %s: %s", s->index_dir, strerror(errno));
+    if ((size_t)snprintf(s->vec.dir, sizeof s->vec.dir, "%s/vectors", s->index_dir) >=
+        sizeof s->vec.dir)
+        return steme_err(err, STEME_E_INVALID, "index directory path too long");
     steme_vector_meta m;
     int rc = steme_db_vector_meta_get(s->db, STEME_VECTOR_META_DEFAULT, &m);
     if (rc != STEME_OK && rc != STEME_E_NOTFOUND)
@@ -169,8 +177,8 @@ int srv_indexes_open(srv *s, steme_error *err)
         return steme_err(err, rc, "vector index %s: %s", s->vec.dir, msg);
     }
     char vdir[SRV_PATH_MAX];
-    if ((size_t)snprintf(vdir, sizeof vdir, "%s/visual", s->db_dir) >= sizeof vdir)
-        return steme_err(err, STEME_E_INVALID, "database path too long");
+    if ((size_t)snprintf(vdir, sizeof vdir, "%s/visual", s->index_dir) >= sizeof vdir)
+        return steme_err(err, STEME_E_INVALID, "index directory path too long");
     if ((rc = steme_pvisual_open(vdir, NULL, &s->visual, NULL, err)) != STEME_OK) {
         char msg[STEME_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->message);

@@ -89,6 +89,10 @@ typedef struct srv_vector_index {
 typedef struct srv {
     steme_db *db;
     const char *db_dir;
+    /* Where this node keeps its derived indexes (vectors/, visual/): the
+     * database directory by default; NULL for a pg database without
+     * --index-dir, and then the index routes answer 503. */
+    const char *index_dir;
     size_t max_body;
     unsigned threads;
     uint64_t started_ms;

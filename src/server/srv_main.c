@@ -96,7 +96,8 @@ static void sleep_ms(unsigned ms)
 
 static int run_serve(int argc, char **argv)
 {
-    static const char *const known[] = {"db", "listen", "threads", "max-body", "drain-ms", NULL};
+    static const char *const known[] = {"db", "listen", "threads", "max-body", "drain-ms",
+                                        "index-dir", NULL};
     cli_opts o;
     int rc = cli_parse(argc, argv, NULL, &o);
     if (rc != CLI_OK || (rc = cli_check_known(&o, "serve", known)) != CLI_OK)
@@ -135,6 +136,11 @@ static int run_serve(int argc, char **argv)
     if (!s)
         return cli_fail(CLI_ERROR, "serve", "out of memory");
     s->db_dir = dir;
+    /* A pg database has no directory of its own: the node's indexes need
+     * --index-dir (they are derived, node-local state). */
+    s->index_dir = cli_get(&o, "index-dir") ? cli_get(&o, "index-dir")
+                   : steme_db_is_url(dir)   ? NULL
+                                            : dir;
     s->max_body = (size_t)max_body;
     s->threads = (unsigned)threads;
     s->started_ms = srv_now_ms();
@@ -205,7 +211,9 @@ static int run_serve(int argc, char **argv)
 
 const cli_cmd cli_cmd_serve = {
     "serve", "serve the HTTP/JSON API (docs/api.md)",
-    "--db DIR [--listen HOST:PORT (default 127.0.0.1:8080; port 0 = any)]\n"
+    "--db DIR|postgres://URL [--listen HOST:PORT (default 127.0.0.1:8080; port 0 = any)]\n"
     "[--threads N (worker threads, default 8 x cores, 16..64)] [--max-body BYTES (default 1 MiB)]\n"
-    "[--drain-ms MS (on SIGTERM/SIGINT, wait this long for in-flight requests; default 10000)]",
+    "[--drain-ms MS (on SIGTERM/SIGINT, wait this long for in-flight requests; default 10000)]\n"
+    "[--index-dir DIR (this node's vector and visual indexes; default the --db directory;\n"
+    "                  with --db postgres://... the index routes answer 503 without it)]",
     run_serve};
