@@ -68,13 +68,29 @@ void q_arena_free(steme_resolution *r)
 
 /* ------------------------------------------------------------ gathering */
 
+/*
+ * Filters run on batches of listed assertions, not one at a time: the
+ * supersession check of a whole batch is one multi-get (a single round
+ * trip on networked engines, instead of two point reads per assertion).
+ * A batch is at most limit - kept + 1 assertions, so with nothing filtered
+ * out no assertion past the one that sets `truncated` is read or checked;
+ * it is then walked in listing order with exactly the one-at-a-time rules,
+ * so counts, truncation and the kept set do not change.
+ */
+#define BATCH 128
+
 typedef struct gather {
     steme_db *db;
     const steme_query_request *req;
     steme_resolution *r;
     size_t limit;
     size_t cap;          /* candidates allocated */
+    size_t pending;      /* listed, not yet filtered: candidates[n_candidates..+pending) */
+    int stop;            /* the limit was passed: list nothing more */
     int rc;
+    steme_hash hashes[BATCH];   /* the batch's pack members, for the supersession check */
+    bool member[BATCH];
+    bool superseded[BATCH];
 } gather;
 
 static int reserve(gather *g, size_t n)
@@ -90,13 +106,15 @@ static int reserve(gather *g, size_t n)
     return STEME_OK;
 }
 
+/* Append a listed assertion to the pending batch (values into the arena). */
 static int keep(gather *g, const steme_hash *h, const steme_assertion *a)
 {
     steme_resolution *r = g->r;
-    int rc = reserve(g, r->n_candidates + 1);
+    size_t at = r->n_candidates + g->pending;
+    int rc = reserve(g, at + 1);
     if (rc != STEME_OK)
         return rc;
-    steme_query_candidate *c = &r->candidates[r->n_candidates];
+    steme_query_candidate *c = &r->candidates[at];
     memset(c, 0, sizeof *c);
     c->hash = *h;
     c->object = a->object;
@@ -117,7 +135,79 @@ static int keep(gather *g, const steme_hash *h, const steme_assertion *a)
     c->source_kind = a->source_kind;
     c->confidence = a->confidence;
     c->effective_confidence = a->confidence;
-    r->n_candidates++;
+    g->pending++;
+    return STEME_OK;
+}
+
+/* Read the filters' inputs for the pending batch into member[], superseded[]. */
+static int batch_filters(gather *g)
+{
+    const steme_query_request *req = g->req;
+    const steme_query_candidate *p = &g->r->candidates[g->r->n_candidates];
+    size_t m = g->pending, checked = 0;
+    int rc;
+    for (size_t i = 0; i < m; i++) {
+        g->member[i] = true;
+        g->superseded[i] = false;
+        if (req->has_pack) {
+            /* Consecutive assertions often share an agent: reuse the read. */
+            if (i > 0 && memcmp(p[i].agent.bytes, p[i - 1].agent.bytes, STEME_AGENT_ID_LEN) == 0) {
+                g->member[i] = g->member[i - 1];
+            } else {
+                int member = 0;
+                rc = steme_packs_is_member(steme_db_packs(g->db), &req->pack, &p[i].agent,
+                                           &member);
+                if (rc != STEME_OK)
+                    return rc;
+                g->member[i] = member != 0;
+            }
+        }
+        if (g->member[i])
+            g->hashes[checked++] = p[i].hash;
+    }
+    if (req->include_superseded || checked == 0)
+        return STEME_OK;
+    bool sup[BATCH];
+    /* Every candidate is about req->subject: its SS key needs no locator read. */
+    rc = steme_supersession_are_superseded(steme_db_supersessions(g->db), req->subject,
+                                           req->subject_len, checked, g->hashes, sup);
+    if (rc != STEME_OK)
+        return rc;
+    for (size_t i = 0, j = 0; i < m; i++)
+        if (g->member[i])
+            g->superseded[i] = sup[j++];
+    return STEME_OK;
+}
+
+/* Filter the pending batch in listing order: keep, hide, or stop at the limit. */
+static int flush(gather *g)
+{
+    steme_resolution *r = g->r;
+    size_t base = r->n_candidates, m = g->pending;
+    if (m == 0)
+        return STEME_OK;
+    int rc = batch_filters(g);
+    g->pending = 0;
+    if (rc != STEME_OK)
+        return rc;
+    for (size_t i = 0; i < m; i++) {
+        if (!g->member[i]) {
+            r->hidden_by_pack++;
+            continue;
+        }
+        if (g->superseded[i]) {
+            r->hidden_superseded++;
+            continue;
+        }
+        if (r->n_candidates == g->limit) {
+            r->truncated = true;   /* one more passed the filters than we may keep */
+            g->stop = 1;
+            break;
+        }
+        if (r->n_candidates != base + i)
+            r->candidates[r->n_candidates] = r->candidates[base + i];
+        r->n_candidates++;
+    }
     return STEME_OK;
 }
 
@@ -125,35 +215,14 @@ static int on_assertion(void *ctx, const steme_hash *h, const steme_assertion *a
 {
     gather *g = ctx;
     const steme_query_request *req = g->req;
-    steme_resolution *r = g->r;
     if (req->as_of && a->timestamp > req->as_of)
         return 0;   /* defensive: the cursor already starts at as_of */
-    if (req->has_pack) {
-        int member = 0;
-        g->rc = steme_packs_is_member(steme_db_packs(g->db), &req->pack, &a->agent, &member);
-        if (g->rc != STEME_OK)
-            return 1;
-        if (!member) {
-            r->hidden_by_pack++;
-            return 0;
-        }
-    }
-    if (!req->include_superseded) {
-        bool superseded = false;
-        g->rc = steme_supersession_is_superseded(steme_db_supersessions(g->db), h, &superseded);
-        if (g->rc != STEME_OK)
-            return 1;
-        if (superseded) {
-            r->hidden_superseded++;
-            return 0;
-        }
-    }
-    if (r->n_candidates == g->limit) {
-        r->truncated = true;   /* one more passed the filters than we may keep */
+    if ((g->rc = keep(g, h, a)) != STEME_OK)
         return 1;
-    }
-    g->rc = keep(g, h, a);
-    return g->rc != STEME_OK;
+    size_t want = g->limit - g->r->n_candidates + 1;
+    if (g->pending >= (want < BATCH ? want : BATCH))
+        g->rc = flush(g);
+    return g->rc != STEME_OK || g->stop;
 }
 
 /* Vote weights or trust ranks, for the lenses that need them. */
@@ -184,7 +253,12 @@ static int lens_inputs(steme_db *db, steme_lens lens, steme_resolution *r)
 int q_gather(steme_db *db, const steme_query_request *req, uint64_t ref_ms, size_t limit,
              steme_resolution *r)
 {
-    gather g = {db, req, r, limit, 0, STEME_OK};
+    gather g;
+    memset(&g, 0, sizeof g);
+    g.db = db;
+    g.req = req;
+    g.r = r;
+    g.limit = limit;
     steme_list_cursor cur;
     memset(&cur, 0, sizeof cur);
     if (req->as_of && req->as_of < UINT64_MAX) {
@@ -195,6 +269,8 @@ int q_gather(steme_db *db, const steme_query_request *req, uint64_t ref_ms, size
                                       req->predicate_len, 0, &cur, on_assertion, &g, NULL);
     if (rc == STEME_OK)
         rc = g.rc;
+    if (rc == STEME_OK && !g.stop)
+        rc = flush(&g);   /* the listing ran out: the last, partial batch */
     if (rc != STEME_OK)
         return rc;
     for (size_t i = 0; i < r->n_candidates; i++) {

@@ -365,6 +365,83 @@ int steme_supersession_is_superseded(steme_supersessions *ss, const steme_hash *
     return rc;
 }
 
+/* Below this many hashes per multi-get: bounded stack arrays, and still one
+ * round trip for a whole page of a listing. */
+#define BATCH 128
+
+int steme_supersession_are_superseded(steme_supersessions *ss, const char *subject,
+                                      size_t subject_len, size_t n, const steme_hash *hashes,
+                                      bool *yes)
+{
+    steme_db *db = sdb(ss);
+    if (!db)
+        return STEME_E_INVALID;
+    if (!subject || (n && (!hashes || !yes)))
+        return db_fail(db, STEME_E_INVALID, "supersession: NULL argument");
+    if (n == 0)
+        return STEME_OK;
+    /* Every key is {subject}\0SS:{h}, all of one length: one block of
+     * chunk x klen holds a batch's keys (the first encoding checks the
+     * subject and gives that length). */
+    uint8_t first[STEME_KEY_MAX];
+    size_t klen;
+    steme_error e;
+    int rc = link_key(STEME_FAM_SUPERSEDES, subject, subject_len, &hashes[0], first, &klen, &e);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "supersession: %s", e.message);
+    size_t chunk = n < BATCH ? n : BATCH;
+    uint8_t *keys = malloc(chunk * klen);
+    if (!keys)
+        return db_fail(db, STEME_E_NOMEM, "supersession: out of memory");
+    const void *keyp[BATCH];
+    size_t klens[BATCH];
+    int st[BATCH];
+    steme_buf vals[BATCH];
+    for (size_t i = 0; i < chunk; i++) {
+        vals[i] = (steme_buf)STEME_BUF_INIT;
+        keyp[i] = keys + i * klen;
+        klens[i] = klen;
+    }
+    for (size_t off = 0; off < n && rc == STEME_OK; off += chunk) {
+        size_t m = n - off < chunk ? n - off : chunk;
+        for (size_t i = 0; i < m; i++) {
+            uint8_t *k = keys + i * klen;
+            size_t len;
+            if ((rc = link_key(STEME_FAM_SUPERSEDES, subject, subject_len, &hashes[off + i], k,
+                               &len, &e)) != STEME_OK || len != klen) {
+                rc = db_fail(db, rc ? rc : STEME_E_INTERNAL, "supersession: key encoding");
+                break;
+            }
+        }
+        if (rc != STEME_OK)
+            break;
+        if ((rc = steme_kv_multi_get(db->db_kv, m, keyp, klens, vals, st)) != STEME_OK) {
+            db_fail(db, rc, "supersession: %s", steme_kv_errmsg(db->db_kv));
+            break;
+        }
+        for (size_t i = 0; i < m && rc == STEME_OK; i++) {
+            yes[off + i] = false;
+            if (st[i] == STEME_E_NOTFOUND)
+                continue;
+            if (st[i] != STEME_OK) {
+                rc = db_fail(db, st[i], "supersession: %s", steme_kv_errmsg(db->db_kv));
+                break;
+            }
+            steme_supersession s;
+            if (steme_supersession_decode(vals[i].data, vals[i].len, &s, &e) != STEME_OK)
+                rc = db_fail(db, STEME_E_CORRUPT, "stored supersession: %s", e.message);
+            else if (memcmp(s.old_hash.bytes, hashes[off + i].bytes, STEME_HASH_LEN) != 0)
+                rc = db_fail(db, STEME_E_CORRUPT, "stored supersession does not match its key");
+            else
+                yes[off + i] = true;
+        }
+    }
+    for (size_t i = 0; i < chunk; i++)
+        steme_buf_free(&vals[i]);
+    free(keys);
+    return rc;
+}
+
 int steme_supersession_head(steme_supersessions *ss, const steme_hash *h, steme_hash *head,
                             size_t *links)
 {

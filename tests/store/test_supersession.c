@@ -1,6 +1,7 @@
 /* test_supersession.c - supersession chains: supersede, head, successor,
  * predecessor, refusals (self, unknown, twice, cycles), random attempts vs a
- * model, concurrent opposite supersessions never make a cycle, bad input,
+ * model (and the batched check vs the same model), concurrent opposite
+ * supersessions never make a cycle, bad input,
  * persistence across reopen (and replay on MEM). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -143,6 +144,18 @@ static void bad_input_changes_nothing(void **state)
     assert_int_equal(steme_supersession_predecessor(s, &a, NULL), STEME_E_INVALID);
     assert_int_equal(steme_supersession_is_superseded(s, &a, NULL), STEME_E_INVALID);
     assert_int_equal(steme_supersession_is_superseded(NULL, &a, &yes), STEME_E_INVALID);
+    /* batched: NULL arguments, an empty or bad subject; n == 0 reads nothing */
+    assert_int_equal(steme_supersession_are_superseded(NULL, "aspirin", 7, 1, &a, &yes),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_supersession_are_superseded(s, NULL, 7, 1, &a, &yes), STEME_E_INVALID);
+    assert_int_equal(steme_supersession_are_superseded(s, "aspirin", 7, 1, NULL, &yes),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_supersession_are_superseded(s, "aspirin", 7, 1, &a, NULL),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_supersession_are_superseded(s, "aspirin", 7, 0, NULL, NULL), STEME_OK);
+    assert_int_not_equal(steme_supersession_are_superseded(s, "", 0, 1, &a, &yes), STEME_OK);
+    assert_int_equal(steme_supersession_are_superseded(s, "bad\xff", 4, 1, &a, &yes),
+                     STEME_E_BAD_UTF8);
     steme_db_close(db);
     tu_rmtree_free(dir);
 }
@@ -150,6 +163,39 @@ static void bad_input_changes_nothing(void **state)
 /* ------------------------------------------------ property: vs a model */
 
 #define P_N 24
+
+/* The batched check agrees with the model for each subject's assertions,
+ * repeated past one multi-get (128), and says no for a foreign or unknown
+ * hash. */
+static void batched_vs_model(steme_supersessions *s, const steme_hash *h, const int *succ)
+{
+    enum { REPEAT = 25, M = REPEAT * (P_N / 4) + 2 };
+    steme_hash hs[M];
+    bool yes[M];
+    int want[M];
+    for (int q = 0; q < 4; q++) {
+        size_t m = 0;
+        for (int r = 0; r < REPEAT; r++)
+            for (int i = q; i < P_N; i += 4) {
+                hs[m] = h[i];
+                want[m++] = succ[i] >= 0;
+            }
+        for (int i = 0; i < P_N; i++)
+            if (i % 4 != q && succ[i] >= 0) {   /* superseded, but another subject's */
+                hs[m] = h[i];
+                want[m++] = 0;
+                break;
+            }
+        memset(hs[m].bytes, 0xEE, 32);           /* unknown */
+        want[m++] = 0;
+        memset(yes, 0xFF, sizeof yes);
+        assert_int_equal(steme_supersession_are_superseded(s, g_subjects[q],
+                                                           strlen(g_subjects[q]), m, hs, yes),
+                         STEME_OK);
+        for (size_t i = 0; i < m; i++)
+            assert_int_equal(yes[i], want[i]);
+    }
+}
 
 static void random_attempts_vs_model(void **state)
 {
@@ -207,6 +253,7 @@ static void random_attempts_vs_model(void **state)
                 if (pred[i] >= 0)
                     assert_memory_equal(got.bytes, h[pred[i]].bytes, 32);
             }
+            batched_vs_model(s, h, succ);
             /* pass 2: after reopen, MEM rebuilt from the log */
             steme_db_close(db);
             db = st_open_db(dir, STEME_KV_MEM);
