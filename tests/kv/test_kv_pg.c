@@ -6,13 +6,13 @@
  * early stop) with the default page size and with tiny pages (so multi-page
  * scans in one snapshot are exercised), u64/f64 counters computed in SQL,
  * counters on non-counters, atomic batches (including one aborted in the
- * middle), multi-get, persistence across reopen, and random operations
- * against a model. Faults, retries and concurrency: test_kv_pg_faults.c.
+ * middle). Faults, retries and concurrency: test_kv_pg_faults.c.
  *
- * Until the shared suites (test_kv_conformance.c, test_kv_property.c) list
- * pg among their engines, this file is where the pg engine meets them; it
+ * The shared suites (test_kv_conformance*.c, test_kv_property.c) run on pg
+ * too when $STEME_PG_URL is set: multi-get, persistence and random operations
+ * against a model are theirs. This file keeps what is particular to pg: it
  * opens the engine through kv_pg_open_ex so that each test gets its own
- * table and page size.
+ * table and page size (tiny pages exercise multi-page snapshot scans).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -277,134 +277,6 @@ static void test_batches(void **state)
     pt_db_close(&d);
 }
 
-static void test_multi_get_and_persistence(void **state)
-{
-    (void)state;
-    pt_db d;
-    pt_db_open(&d, NULL, NULL);
-    enum { N = 40 };
-    kt_key k[N];
-    const void *keys[N];
-    size_t klens[N];
-    steme_buf vals[N];
-    int st[N];
-    for (int i = 0; i < N; i++) {
-        kt_key_make(&k[i], i % 2 ? STEME_FAM_VOTE : STEME_FAM_ASSERTION, "mg", (uint64_t)i);
-        keys[i] = k[i].b;
-        klens[i] = k[i].n;
-        vals[i] = (steme_buf)STEME_BUF_INIT;
-        if (i % 3 != 2)
-            OK(steme_kv_put(d.kv, k[i].b, k[i].n, &i, (size_t)i % 5, 0));
-    }
-    for (int round = 0; round < 2; round++) {
-        if (round == 1)
-            pt_db_reopen(&d); /* the table outlives the handle */
-        OK(steme_kv_multi_get(d.kv, N, keys, klens, vals, st));
-        for (int i = 0; i < N; i++) {
-            if (i % 3 == 2) {
-                assert_int_equal(st[i], STEME_E_NOTFOUND);
-                assert_int_equal(vals[i].len, 0);
-            } else {
-                assert_int_equal(st[i], STEME_OK);
-                assert_int_equal(vals[i].len, (size_t)i % 5);
-                if (i % 5)
-                    assert_memory_equal(vals[i].data, &i, (size_t)i % 5);
-            }
-        }
-    }
-    for (int i = 0; i < N; i++)
-        steme_buf_free(&vals[i]);
-    pt_db_close(&d);
-}
-
-/* Random operations against the model (fewer than the shared property suite:
- * every operation is a round trip). */
-static void test_random_ops_vs_model(void **state)
-{
-    (void)state;
-    uint64_t seed = tu_seed(0x5eed0007);
-    tu_rng r;
-    tu_rng_seed(&r, seed);
-    kv_pg_options po;
-    kv_pg_options_init(&po);
-    po.scan_page = 4;
-    pt_db d;
-    pt_db_open(&d, &po, NULL);
-    kt_model m = {0};
-    kt_list got = {0}, want = {0};
-    kt_key keys[48];
-    static const steme_key_family fams[] = {STEME_FAM_ASSERTION, STEME_FAM_VOTE,
-                                            STEME_FAM_VOTE_COUNT, STEME_FAM_CURSOR};
-    static const char *subjects[] = {"a", "ab", "\xc3\xa9t\xc3\xa9"};
-    for (size_t i = 0; i < 48; i++)
-        kt_key_make(&keys[i], fams[i % 4], subjects[i % 3], i % 6);
-    steme_kv_batch *b = steme_kv_batch_new();
-    steme_buf buf = STEME_BUF_INIT;
-    for (int op = 0; op < 3000; op++) {
-        if (op == 1500)
-            pt_db_reopen(&d);
-        const kt_key *k = &keys[tu_rng_below(&r, 48)];
-        int is_counter = (k - keys) % 4 == 2;
-        uint64_t dice = tu_rng_below(&r, 100);
-        if (dice < 25 && !is_counter) {
-            uint8_t val[24];
-            size_t vn = tu_rng_below(&r, sizeof val + 1);
-            tu_rng_bytes(&r, val, vn);
-            kt_put_both(d.kv, &m, k->b, k->n, val, vn);
-        } else if (dice < 35) {
-            OK(steme_kv_delete(d.kv, k->b, k->n, 0));
-            kt_model_del(&m, k->b, k->n);
-        } else if (dice < 50 && is_counter) {
-            int64_t delta = (int64_t)tu_rng_next(&r);
-            OK(steme_kv_add_u64(d.kv, k->b, k->n, delta, 0));
-            kt_model_add_u64(&m, k->b, k->n, delta);
-        } else if (dice < 60) {
-            steme_kv_batch_clear(b);
-            for (size_t i = 0, n = 1 + tu_rng_below(&r, 6); i < n; i++) {
-                const kt_key *bk = &keys[tu_rng_below(&r, 48)];
-                if ((bk - keys) % 4 == 2) {
-                    OK(steme_kv_batch_add_u64(b, bk->b, bk->n, (int64_t)i - 2));
-                    kt_model_add_u64(&m, bk->b, bk->n, (int64_t)i - 2);
-                } else if (tu_rng_below(&r, 3) == 0) {
-                    OK(steme_kv_batch_delete(b, bk->b, bk->n));
-                    kt_model_del(&m, bk->b, bk->n);
-                } else {
-                    OK(steme_kv_batch_put(b, bk->b, bk->n, &op, sizeof op));
-                    kt_model_put(&m, bk->b, bk->n, (const uint8_t *)&op, sizeof op);
-                }
-            }
-            OK(steme_kv_write(d.kv, b, 0));
-        } else if (dice < 80) {
-            const kt_entry *w = kt_model_get(&m, k->b, k->n);
-            int rc = steme_kv_get(d.kv, k->b, k->n, &buf);
-            assert_int_equal(rc, w ? STEME_OK : STEME_E_NOTFOUND);
-            assert_int_equal(buf.len, w ? w->vn : 0);
-            if (w && w->vn)
-                assert_memory_equal(buf.data, w->v, w->vn);
-        } else {
-            size_t plen = tu_rng_below(&r, 4) == 0 ? 0 : tu_rng_below(&r, k->n + 1);
-            const kt_key *ak = &keys[tu_rng_below(&r, 48)];
-            int with_after = (int)tu_rng_below(&r, 2);
-            size_t alen = 1 + tu_rng_below(&r, ak->n);
-            size_t limit = tu_rng_below(&r, 3) ? 0 : tu_rng_below(&r, 9);
-            unsigned flags = tu_rng_below(&r, 2) ? STEME_SCAN_REVERSE : 0;
-            OK(kt_scan(d.kv, k->b, plen, with_after ? ak->b : NULL, with_after ? alen : 0,
-                       limit, flags, &got));
-            kt_model_scan(&m, k->b, plen, with_after ? ak->b : NULL, with_after ? alen : 0,
-                          limit, flags, &want);
-            kt_list_expect_equal(&got, &want, "random scan");
-        }
-    }
-    OK(kt_scan(d.kv, NULL, 0, NULL, 0, 0, 0, &got));
-    kt_list_expect_equal(&got, &m, "final full scan");
-    steme_kv_batch_free(b);
-    steme_buf_free(&buf);
-    kt_list_free(&got);
-    kt_list_free(&want);
-    kt_list_free(&m);
-    pt_db_close(&d);
-}
-
 int main(void)
 {
     int gate = pt_gate("test_kv_pg");
@@ -416,8 +288,6 @@ int main(void)
         cmocka_unit_test(test_scans),
         cmocka_unit_test(test_counters),
         cmocka_unit_test(test_batches),
-        cmocka_unit_test(test_multi_get_and_persistence),
-        cmocka_unit_test(test_random_ops_vs_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
