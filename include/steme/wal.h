@@ -93,6 +93,21 @@ typedef enum steme_wal_prealloc {
  * Options. Initialise with steme_wal_options_init(), then override fields.
  * The struct is read during steme_wal_open only; it may be freed after.
  */
+/*
+ * A ticket: the caller's handle on one record appended with
+ * steme_wal_append_ticket. The caller owns the memory (usually on its
+ * stack) and sets `arg`; the log links it (`next`) and hands it to the
+ * on_durable callback, which sets `status`. The ticket must stay alive
+ * until steme_wal_append_ticket returns; it is not touched afterwards.
+ */
+typedef struct steme_wal_ticket {
+    struct steme_wal_ticket *next;  /* next ticket of the group (log order); log-owned */
+    void *arg;                      /* caller's: what the callback needs */
+    int status;                     /* set by the callback (the log sets it to STEME_OK first) */
+    uint64_t end_;                  /* log-internal: offset past the record */
+    int state_;                     /* log-internal: queued / handed out / done */
+} steme_wal_ticket;
+
 typedef struct steme_wal_options {
     /* Size of each segment file, header included. Default 64 MiB; at least
      * STEME_WAL_MIN_SEGMENT_BYTES. A record never straddles two segments: a
@@ -128,6 +143,21 @@ typedef struct steme_wal_options {
      * syncs cost more CPU than they save in latency; try 2-4 where cores
      * are idle and the disk overlaps concurrent syncs. */
     int syncs_in_flight;
+    /* Durability callback for ticketed appends (steme_wal_append_ticket),
+     * NULL (default) for none. Once a group of records is durable, and
+     * BEFORE any append covering them returns, the log calls
+     * on_durable(on_durable_ctx, first) with the tickets of that group's
+     * ticketed records, linked by `next` in log order. Calls never overlap
+     * and follow log order, so the callback sees every ticket exactly once,
+     * in the order of the records. It runs on a flusher thread or on an
+     * appending thread and holds up every acknowledgement of its group, so
+     * it should be short; it must not append to this log (deadlock) and
+     * should set each ticket's `status`. Why: the caller can apply a whole
+     * group of records (one engine write for many) on the thread that
+     * already woke for the sync, instead of each appender waking and then
+     * queueing for the engine (docs/wal.md, "Applying after the sync"). */
+    void (*on_durable)(void *ctx, struct steme_wal_ticket *first);
+    void *on_durable_ctx;
 } steme_wal_options;
 
 /* Fill *o with the defaults above. o NULL: no effect. */
@@ -226,6 +256,19 @@ int steme_wal_append(steme_wal *w, const void *payload, size_t len, uint64_t *of
  */
 int steme_wal_append_batch(steme_wal *w, size_t n, const void *const *payloads,
                            const size_t *lens, uint64_t *first_offset);
+
+/*
+ * Append one record like steme_wal_append, with a ticket for the options'
+ * on_durable callback: once the record is durable, the callback receives t
+ * (with the other tickets of its group, in log order) before this call
+ * returns. On STEME_OK the record is durable and the callback has run on
+ * t: read t->status for its verdict. On STEME_E_FATAL the callback may not
+ * have run (t->status is then not meaningful).
+ * Returns as steme_wal_append; also STEME_E_INVALID when t is NULL or the
+ * log was opened without on_durable.
+ */
+int steme_wal_append_ticket(steme_wal *w, const void *payload, size_t len, steme_wal_ticket *t,
+                            uint64_t *offset);
 
 /*
  * Offset just past the last durable record (where the first record not yet

@@ -211,6 +211,8 @@ int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
                             err)) != STEME_OK)
         goto fail;
     steme_wal_recovery rec;
+    o.wal.on_durable = db_on_durable;   /* grouped applies (db_group.c) */
+    o.wal.on_durable_ctx = db;
     if ((rc = steme_wal_open(waldir, &o.wal, &db->db_wal, &rec, err)) != STEME_OK)
         goto fail;
     if ((rc = replay(db, rec.first_offset, err)) != STEME_OK)
@@ -340,15 +342,22 @@ int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t 
     pthread_rwlock_unlock(&db->db_apply_lock);
     if (payload != stackbuf)
         free(payload);
-
-    if (rc == STEME_OK && db->db_checkpoint_bytes) {
-        uint64_t logged = atomic_fetch_add(&db->db_logged_since_checkpoint, len + 37) + len + 37;
-        int expected = 0;
-        if (logged >= db->db_checkpoint_bytes &&
-            atomic_compare_exchange_strong(&db->db_checkpointing, &expected, 1)) {
-            steme_db_checkpoint(db); /* failure is recorded; replay covers it */
-            atomic_store(&db->db_checkpointing, 0);
-        }
-    }
+    if (rc == STEME_OK)
+        db_after_log(db, len);
     return rc;
+}
+
+void db_after_log(steme_db *db, size_t len)
+{
+    if (!db->db_checkpoint_bytes)
+        return;
+    /* 40 bytes of record header + the kind byte, less the 4 of slack the
+     * estimate always had: the trigger is approximate by design */
+    uint64_t logged = atomic_fetch_add(&db->db_logged_since_checkpoint, len + 37) + len + 37;
+    int expected = 0;
+    if (logged >= db->db_checkpoint_bytes &&
+        atomic_compare_exchange_strong(&db->db_checkpointing, &expected, 1)) {
+        steme_db_checkpoint(db); /* failure is recorded; replay covers it */
+        atomic_store(&db->db_checkpointing, 0);
+    }
 }

@@ -145,6 +145,26 @@ int db_retry_wait(steme_db *db, unsigned attempt);
 int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len);
 int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
                         const db_conds *conds);
+/*
+ * As db_log_and_apply, but the record is applied together with the other
+ * records of its group commit, by the thread that finished the log sync,
+ * before any of them is acknowledged (db_group.c): one engine write for a
+ * group of votes instead of one per vote. Used for the Ballot Box's votes,
+ * the write-heavy path. Same result and durability as db_log_and_apply.
+ */
+int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len);
+/* The WAL's on_durable callback (db_group.c): applies a durable group. */
+struct steme_wal_ticket;
+void db_on_durable(void *ctx, struct steme_wal_ticket *first);
+/* After a logged write: count its bytes and checkpoint when due (db.c). */
+void db_after_log(steme_db *db, size_t len);
+/*
+ * Apply n DB_LOG_VOTE bodies of one group with one KV batch (vote_apply_
+ * group.c); rcs[i] gets each vote's status and, on failure, msgs[i] (msgcap
+ * bytes) its message. Equivalent to db_apply_vote on each in order.
+ */
+void db_apply_vote_group(steme_db *db, size_t n, const uint8_t *const *bodies,
+                         const size_t *lens, int *rcs, char *const *msgs, size_t msgcap);
 /* Apply one log record (replay and live writes); conds may be NULL. */
 int db_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
              const db_conds *conds);

@@ -4,16 +4,18 @@
  *
  * put:   validate, verify the signature, find the assertion's subject (the
  *        assertion must exist), then under the stripe lock of
- *        (assertion, voter): log the vote (group commit) and apply it.
- *        Holding the stripe lock from log append to apply makes the log
- *        order of one voter's votes on one assertion equal their apply
- *        order, while votes on other pairs run in parallel.
+ *        (assertion, voter): log the vote with a WAL ticket; the thread that
+ *        completes the log sync applies the whole group of votes as one
+ *        batch (vote_apply_group.c) before the WAL acknowledges them.
+ *        Holding the stripe lock from log append to acknowledgement makes
+ *        the log order of one voter's votes on one assertion equal their
+ *        apply order, while votes on other pairs run in parallel.
  *
  * log record DB_LOG_VOTE, body:
  *     [subject_len u16 LE][subject][vote encoding (83 or 147 bytes)]
  *
- * apply (live and at replay): read the stored vote {s}\0V:{a}{voter};
- *        byte-identical to the new one: nothing to do. Otherwise one
+ * apply (replay; live votes get the same, grouped): read the stored vote
+ *        {s}\0V:{a}{voter}; byte-identical to the new one: nothing to do. Otherwise one
  *        RocksDB batch: the vote, VC += 1 if there was none, VW += fixed(new)
  *        - fixed(old). Idempotent, and order-safe at replay: whatever stored
  *        vote a record replaces, the batch moves the caches by exactly the
@@ -143,7 +145,7 @@ int steme_votes_put(steme_votes *v, const steme_vote *vote, steme_hash *vote_has
     pthread_mutex_t *m = db_stripe(db, enc + VOTE_PAIR_OFFSET, VOTE_PAIR_LEN);
     for (unsigned attempt = 0;; attempt++) {
         pthread_mutex_lock(m);
-        rc = db_log_and_apply(db, DB_LOG_VOTE, body, 2 + slen + elen);
+        rc = db_log_and_apply_grouped(db, DB_LOG_VOTE, body, 2 + slen + elen);
         pthread_mutex_unlock(m);
         /* pg mode: another node changed this vote between our read and our
          * write (the apply's precondition failed): read again, retry */
@@ -152,9 +154,8 @@ int steme_votes_put(steme_votes *v, const steme_vote *vote, steme_hash *vote_has
     }
 }
 
-/* Parse a DB_LOG_VOTE body: subject view and the decoded vote. */
-static int parse_body(steme_db *db, const uint8_t *body, size_t len, const char **s,
-                      size_t *slen, const uint8_t **enc, size_t *elen, steme_vote *vote)
+int vote_parse_body(steme_db *db, const uint8_t *body, size_t len, const char **s,
+                    size_t *slen, const uint8_t **enc, size_t *elen, steme_vote *vote)
 {
     if (!body || len < 2)
         return db_fail(db, STEME_E_CORRUPT, "vote record: %zu bytes, too short", len);
@@ -172,10 +173,8 @@ static int parse_body(steme_db *db, const uint8_t *body, size_t len, const char 
     return STEME_OK;
 }
 
-/* The stored vote `old` (raw bytes) as a fixed-point weight; checks it
- * belongs to the same (assertion, voter) as `vote`. */
-static int old_weight(steme_db *db, const steme_buf *old, const steme_vote *vote,
-                      int64_t *fixed)
+int vote_old_weight(steme_db *db, const steme_buf *old, const steme_vote *vote,
+                    int64_t *fixed)
 {
     steme_vote ov;
     steme_error e;
@@ -214,7 +213,7 @@ static int apply_kv(steme_db *db, const char *s, size_t slen, const uint8_t *enc
     rc = STEME_OK;
     if (had && old.len == elen && memcmp(old.data, enc, elen) == 0)
         goto done; /* the same vote again (replay or a retry): nothing moves */
-    if (had && (rc = old_weight(db, &old, vote, &old_fixed)) != STEME_OK)
+    if (had && (rc = vote_old_weight(db, &old, vote, &old_fixed)) != STEME_OK)
         goto done;
 
     /* pg mode: the deltas are only right if the stored vote is still the
@@ -257,7 +256,7 @@ int db_apply_vote(steme_db *db, const uint8_t *body, size_t len,
     const uint8_t *enc = NULL;
     size_t slen = 0, elen = 0;
     steme_vote vote;
-    int rc = parse_body(db, body, len, &s, &slen, &enc, &elen, &vote);
+    int rc = vote_parse_body(db, body, len, &s, &slen, &enc, &elen, &vote);
     if (rc != STEME_OK)
         return rc;
     int64_t dcount = 0, dwsum = 0;

@@ -46,6 +46,16 @@ int vote_key(steme_key_family fam, const char *s, size_t slen, const steme_hash 
 int vote_subject_of(steme_db *db, const char *what, const steme_hash *a, char *out,
                     size_t *len);
 
+/* Parse a DB_LOG_VOTE body: the subject (a view into body), the vote's
+ * encoding (a view) and the decoded vote. STEME_OK or STEME_E_CORRUPT. */
+int vote_parse_body(steme_db *db, const uint8_t *body, size_t len, const char **s,
+                    size_t *slen, const uint8_t **enc, size_t *elen, steme_vote *vote);
+
+/* The stored vote `old` (raw bytes) as a fixed-point weight; checks it is
+ * filed under the same (assertion, voter) as `vote`. STEME_OK or CORRUPT. */
+int vote_old_weight(steme_db *db, const steme_buf *old, const steme_vote *vote,
+                    int64_t *fixed);
+
 /* Fill *value from a 8-byte LE cache value (VC, VW); STEME_E_CORRUPT if not 8 bytes. */
 int vote_le64(const steme_buf *b, uint64_t *value);
 

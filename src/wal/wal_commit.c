@@ -114,10 +114,41 @@ static int wait_durable(steme_wal *w, uint64_t end, uint64_t epoch)
                              w->wl_poison_msg);
 }
 
-/* Stage n checked records (headers precomputed) and wait until durable. */
+/*
+ * The handle was poisoned while t waited: take t back before returning, so
+ * the callback never touches a ticket whose caller has gone. Queued: unlink
+ * it. Handed to a running callback: wait until that call is over (the
+ * publisher broadcasts wl_space_cv when it is done with a poisoned handle).
+ */
+static void ticket_withdraw(steme_wal *w, steme_wal_ticket *t)
+{
+    pthread_mutex_lock(&w->wl_lock);
+    while (t->state_ == WAL_TICKET_TAKEN) {
+        w->wl_space_waiters++;
+        pthread_cond_wait(&w->wl_space_cv, &w->wl_lock);
+        w->wl_space_waiters--;
+    }
+    if (t->state_ == WAL_TICKET_QUEUED) {
+        steme_wal_ticket **pp = &w->wl_tq_head, *prev = NULL;
+        while (*pp && *pp != t) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp) {
+            *pp = t->next;
+            if (w->wl_tq_tail == t)
+                w->wl_tq_tail = prev;
+        }
+        t->state_ = WAL_TICKET_DONE;
+    }
+    pthread_mutex_unlock(&w->wl_lock);
+}
+
+/* Stage n checked records (headers precomputed) and wait until durable;
+ * t (may be NULL) is queued for the on_durable callback with the last one. */
 static int append_records(steme_wal *w, size_t n, const void *const *payloads,
                           const size_t *lens, const uint8_t (*hdrs)[WAL_REC_HDR],
-                          uint64_t *first_offset)
+                          uint64_t *first_offset, steme_wal_ticket *t)
 {
     int rc = STEME_OK, exclusive = 0;
     uint64_t first = 0, bytes = 0;
@@ -152,6 +183,18 @@ static int append_records(steme_wal *w, size_t n, const void *const *payloads,
         bytes += need;
     }
     uint64_t end = w->wl_reserved, epoch = w->wl_claim_epoch + 1;
+    if (t && rc == STEME_OK) {
+        /* queued in staging order, which is log order */
+        t->next = NULL;
+        t->end_ = end;
+        t->status = STEME_OK;
+        t->state_ = WAL_TICKET_QUEUED;
+        if (w->wl_tq_tail)
+            w->wl_tq_tail->next = t;
+        else
+            w->wl_tq_head = t;
+        w->wl_tq_tail = t;
+    }
     if (exclusive) {
         w->wl_exclusive = 0;
         pthread_cond_broadcast(&w->wl_space_cv);
@@ -176,6 +219,8 @@ static int append_records(steme_wal *w, size_t n, const void *const *payloads,
         return steme_errslot_set(&w->wl_errs, STEME_E_FATAL, "wal: handle poisoned: %s",
                                  w->wl_poison_msg);
     rc = wait_durable(w, end, epoch);
+    if (rc != STEME_OK && t)
+        ticket_withdraw(w, t);
     if (rc == STEME_OK && first_offset)
         *first_offset = first;
     return rc;
@@ -206,7 +251,25 @@ int steme_wal_append(steme_wal *w, const void *payload, size_t len, uint64_t *of
         return rc;
     uint8_t hdr[1][WAL_REC_HDR];
     wal_rec_header_encode(hdr[0], payload, len);
-    return append_records(w, 1, &payload, &len, (const uint8_t (*)[WAL_REC_HDR])hdr, offset);
+    return append_records(w, 1, &payload, &len, (const uint8_t (*)[WAL_REC_HDR])hdr, offset,
+                          NULL);
+}
+
+int steme_wal_append_ticket(steme_wal *w, const void *payload, size_t len, steme_wal_ticket *t,
+                            uint64_t *offset)
+{
+    if (!w)
+        return STEME_E_INVALID;
+    if (!t || !w->wl_on_durable)
+        return steme_errslot_set(&w->wl_errs, STEME_E_INVALID, "wal: append_ticket: %s",
+                                 t ? "the log was opened without an on_durable callback"
+                                   : "ticket is NULL");
+    int rc = check_payload(w, payload, len, 0);
+    if (rc != STEME_OK)
+        return rc;
+    uint8_t hdr[1][WAL_REC_HDR];
+    wal_rec_header_encode(hdr[0], payload, len);
+    return append_records(w, 1, &payload, &len, (const uint8_t (*)[WAL_REC_HDR])hdr, offset, t);
 }
 
 int steme_wal_append_batch(steme_wal *w, size_t n, const void *const *payloads,
@@ -231,7 +294,7 @@ int steme_wal_append_batch(steme_wal *w, size_t n, const void *const *payloads,
     for (size_t i = 0; i < n; i++)
         wal_rec_header_encode(hdrs[i], payloads[i], lens[i]);
     int rc = append_records(w, n, payloads, lens, (const uint8_t (*)[WAL_REC_HDR])hdrs,
-                            first_offset);
+                            first_offset, NULL);
     if (hdrs != local)
         free(hdrs);
     return rc;

@@ -2,7 +2,8 @@
  * wal_flush.c - the flusher threads: write what appenders staged, fdatasync
  * it, publish the durable prefix and wake the appenders it covers.
  *
- * Pipeline (see wal_commit.c for the appender's half):
+ * Pipeline (see wal_commit.c for the appender's half; with an on_durable
+ * callback, publication waits for it: publish_with_tickets below):
  *
  *   ring  ...|  durable  |  claimed, in flight  |  staged  |  free ...
  *            ^wl_durable              ^wl_written  ^wl_reserved
@@ -180,6 +181,76 @@ int wal_has_work(const steme_wal *w)
     return wal_can_claim(w);
 }
 
+/* Lock held (dropped and retaken). Make [.., durable) visible to readers
+ * and acknowledge the epochs (from, to]. Wakes happen outside the lock: a
+ * wake-up costs microseconds per sleeper and appenders need the lock. */
+static void publish(steme_wal *w, uint64_t durable, uint64_t boundary, uint64_t from,
+                    uint64_t to)
+{
+    atomic_store(&w->wl_durable_pub, durable);
+    if (boundary > atomic_load(&w->wl_boundary_pub))
+        atomic_store(&w->wl_boundary_pub, boundary);
+    atomic_store(&w->wl_epoch_pub, to);
+    pthread_mutex_unlock(&w->wl_lock);
+    for (uint64_t ep = from + 1; ep <= to; ep++) {
+        _Atomic uint32_t *word = &w->wl_wake[ep % WAL_WAKE_SLOTS];
+        atomic_fetch_add(word, 1);
+        wal_futex_wake_all(word);
+    }
+    pthread_mutex_lock(&w->wl_lock);
+}
+
+/*
+ * Lock held (dropped and retaken). With an on_durable callback, a synced
+ * prefix is published only after the callback has seen its tickets, and
+ * the callbacks must follow log order without overlapping: so one thread
+ * at a time publishes (wl_publishing). It hands the tickets of the synced
+ * prefix to the callback outside the lock, publishes, and loops while
+ * other rounds completed meanwhile (their finishers found wl_publishing
+ * set and left their rounds to it). The next round's write and sync are
+ * not held up: wl_done_epoch has advanced, so a flusher may claim it while
+ * the callback runs; only the acknowledgements wait.
+ */
+static void publish_with_tickets(steme_wal *w)
+{
+    if (w->wl_publishing)
+        return;
+    w->wl_publishing = 1;
+    for (;;) {
+        uint64_t from = atomic_load(&w->wl_epoch_pub), to = w->wl_done_epoch;
+        if (to == from)
+            break;
+        uint64_t durable = w->wl_durable, boundary = w->wl_boundary;
+        steme_wal_ticket *first = NULL, *last = NULL;
+        for (steme_wal_ticket *t = w->wl_tq_head; t && t->end_ <= durable; t = t->next) {
+            t->state_ = WAL_TICKET_TAKEN;
+            if (!first)
+                first = t;
+            last = t;
+        }
+        if (last) {
+            w->wl_tq_head = last->next;
+            if (!w->wl_tq_head)
+                w->wl_tq_tail = NULL;
+            last->next = NULL;
+        }
+        if (first) {
+            pthread_mutex_unlock(&w->wl_lock);
+            w->wl_on_durable(w->wl_on_durable_ctx, first);
+            pthread_mutex_lock(&w->wl_lock);
+            for (steme_wal_ticket *t = first; t;) {
+                steme_wal_ticket *next = t->next; /* the ticket may go once DONE */
+                t->state_ = WAL_TICKET_DONE;
+                t = next;
+            }
+            if (atomic_load(&w->wl_poisoned) && w->wl_space_waiters)
+                pthread_cond_broadcast(&w->wl_space_cv); /* ticket_withdraw waits */
+        }
+        publish(w, durable, boundary, from, to);
+    }
+    w->wl_publishing = 0;
+}
+
 void wal_do_flush(steme_wal *w)
 {
     uint64_t start = w->wl_written, end = w->wl_reserved;
@@ -249,8 +320,8 @@ void wal_do_flush(steme_wal *w)
             break;
         w->wl_done_epoch++;
         w->wl_durable = c->cl_end;
-        if (c->cl_boundary > atomic_load(&w->wl_boundary_pub))
-            atomic_store(&w->wl_boundary_pub, c->cl_boundary);
+        if (c->cl_boundary > w->wl_boundary)
+            w->wl_boundary = c->cl_boundary;
         wal_seg *s = seg_by_id(w, c->cl_seg_id);
         if (--s->sg_pending == 0 && s->sg_end != WAL_SEG_OPEN && s->sg_fd >= 0) {
             close(s->sg_fd);
@@ -262,23 +333,17 @@ void wal_do_flush(steme_wal *w)
     uint64_t to = w->wl_done_epoch;
     if (to == from)
         return;         /* an earlier round is still in flight; it will ack ours */
-    atomic_store(&w->wl_durable_pub, w->wl_durable);
-    atomic_store(&w->wl_epoch_pub, to);
     if (w->wl_space_waiters)
         pthread_cond_broadcast(&w->wl_space_cv);
     if (w->wl_flushers_idle && !w->wl_flush_signalled && wal_has_work(w)) {
         w->wl_flush_signalled = 1;  /* one may wait for a claim slot or the overlap rule */
         pthread_cond_signal(&w->wl_flush_cv);
     }
-    /* Wake outside the lock: a wake-up costs microseconds per sleeper and
-     * appenders need the lock meanwhile. */
-    pthread_mutex_unlock(&w->wl_lock);
-    for (uint64_t ep = from + 1; ep <= to; ep++) {
-        _Atomic uint32_t *word = &w->wl_wake[ep % WAL_WAKE_SLOTS];
-        atomic_fetch_add(word, 1);
-        wal_futex_wake_all(word);
+    if (w->wl_on_durable) {
+        publish_with_tickets(w);
+        return;
     }
-    pthread_mutex_lock(&w->wl_lock);
+    publish(w, w->wl_durable, w->wl_boundary, from, to);
 }
 
 static void *wal_flusher_main(void *arg)

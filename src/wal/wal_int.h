@@ -108,6 +108,8 @@ struct steme_wal {
     uint64_t wl_ring_cap;         /* power of two; ring index = offset & (cap-1) */
     steme_errslot wl_errs;
     wal_io wl_io;                 /* set at open (tests may swap it before appending) */
+    void (*wl_on_durable)(void *ctx, steme_wal_ticket *first); /* NULL: no tickets */
+    void *wl_on_durable_ctx;
 
     /* --- read without the lock by waiters (published by flushers) --- */
     _Alignas(64) _Atomic uint64_t wl_durable_pub;   /* bytes durable (prefix) */
@@ -126,7 +128,13 @@ struct steme_wal {
     uint64_t wl_res_boundary;     /* last record boundary <= wl_reserved */
     uint64_t wl_res_seg_start;    /* start of the segment being reserved into */
     uint64_t wl_written;          /* end of bytes claimed by flushers */
-    uint64_t wl_durable;          /* = wl_durable_pub */
+    uint64_t wl_durable;          /* synced prefix; = wl_durable_pub once published */
+    uint64_t wl_boundary;         /* last record boundary synced (published later) */
+    /* Tickets (steme_wal_append_ticket) staged and not yet handed to
+     * on_durable, FIFO in log order; and whether a thread is running the
+     * callback and publishing (wal_flush.c, publish_with_tickets). */
+    steme_wal_ticket *wl_tq_head, *wl_tq_tail;
+    int wl_publishing;
     uint64_t wl_rolls[WAL_MAX_ROLLS]; /* queued segment starts, FIFO */
     int wl_roll_head, wl_roll_count;
     int wl_exclusive;             /* an appender waits mid-call: others wait */
@@ -228,6 +236,9 @@ int wal_has_work(const steme_wal *w);
 /* Lock held, wal_can_claim() true: claim, write and sync one round in the
  * calling thread; returns with the lock held. */
 void wal_do_flush(steme_wal *w);
+/* Ticket states (steme_wal_ticket.state_). */
+enum { WAL_TICKET_QUEUED = 1, WAL_TICKET_TAKEN = 2, WAL_TICKET_DONE = 3 };
+
 /* wal_commit.c / wal_flush.c */
 int wal_commit_start(steme_wal *w, steme_error *err);
 void wal_commit_stop(steme_wal *w);

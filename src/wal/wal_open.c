@@ -163,6 +163,8 @@ int steme_wal_open(const char *dir, const steme_wal_options *o, steme_wal **out,
     w->wl_zero_gap = zero_size(o->segment_bytes / 64, WAL_ZERO_GAP);
     w->wl_log = o->log;
     w->wl_log_ctx = o->log_ctx;
+    w->wl_on_durable = o->on_durable;
+    w->wl_on_durable_ctx = o->on_durable_ctx;
     uint64_t cap = 64 * 1024;
     while (cap < o->buffer_bytes)
         cap <<= 1;

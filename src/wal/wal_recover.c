@@ -352,6 +352,7 @@ int wal_recover(steme_wal *w, steme_wal_recovery *r, steme_error *err)
         w->wl_zero_end = zeroed;
         atomic_store(&w->wl_durable_pub, next);
         atomic_store(&w->wl_boundary_pub, next);
+        w->wl_boundary = next;
         r->segments = w->wl_nsegs;
         r->first_offset = w->wl_segs[0].sg_start;
         r->end_offset = next;

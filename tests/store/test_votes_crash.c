@@ -12,7 +12,12 @@
  * acknowledged vote may also be empty. And every count and weight cache
  * equals its recount. The next trial resumes each thread after its last
  * acknowledged vote. Checkpoints run during the voting (small threshold),
- * so replay starts from a moving cursor. */
+ * so replay starts from a moving cursor. One trial in four kills at a
+ * random moment from the fork (open and replay included); the others wait
+ * for the child's first acknowledged vote and then kill at a random moment,
+ * so every run kills during voting however slow the machine (no timing is
+ * assumed: a loaded machine under ASan may take longer to open than the
+ * random delay). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -152,6 +157,14 @@ static void check_after_crash(const char *dir, crash_shared *sh, steme_hash *h, 
     steme_db_close(db);
 }
 
+static uint64_t acked_total(crash_shared *sh)
+{
+    uint64_t n = 0;
+    for (int t = 0; t < THREADS; t++)
+        n += __atomic_load_n(&sh->next[t], __ATOMIC_SEQ_CST);
+    return n;
+}
+
 static void kill_during_voting(void **state)
 {
     (void)state;
@@ -189,6 +202,14 @@ static void kill_during_voting(void **state)
         assert_true(pid >= 0);
         if (pid == 0)
             child_main(dir, sh, h);
+        if (trial % 4 != 0) {
+            uint64_t before = acked_total(sh);
+            int status;
+            while (acked_total(sh) == before && waitpid(pid, &status, WNOHANG) == 0) {
+                struct timespec poll = {0, 1000000L};
+                nanosleep(&poll, NULL);
+            }
+        }
         struct timespec d = {0, (long)(tu_rng_below(&rng, 120) + 10) * 1000000L};
         nanosleep(&d, NULL);
         kill(pid, SIGKILL);

@@ -1,0 +1,134 @@
+/*
+ * db_group.c - logged writes applied per group commit.
+ *
+ * db_log_and_apply appends a record, waits for the log's sync, then applies
+ * the record in the writer's thread. For the write-heavy path (votes) that
+ * costs each writer a second queue and sleep: the engine's own write group.
+ * db_log_and_apply_grouped instead appends the record with a WAL ticket;
+ * the thread that completes the sync (a WAL flusher, or a writer that led
+ * the round) receives the tickets of the whole group in log order through
+ * the WAL's on_durable callback (db_on_durable) and applies them, runs of
+ * votes as one KV batch (vote_apply_group.c), before the WAL acknowledges
+ * any of them. Each writer sleeps once and the engine sees one write per
+ * group.
+ *
+ * What does not change:
+ *   - durability: a record is applied only once it is durable, and its
+ *     writer returns only after its apply (the ack rule of db_log_and_apply);
+ *   - the checkpoint barrier: the writer holds db_apply_lock shared from its
+ *     append until its acknowledgement, which now comes after the apply;
+ *   - order: the callback sees records in log order, never two calls at
+ *     once, so applies follow log order as replay's do;
+ *   - replay applies the same records one by one with db_apply.
+ * Errors: an apply's failure is reported to its writer (the message is
+ * copied from the applying thread's error slot into the ticket).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "steme/wal.h"
+#include "store/db_int.h"
+
+typedef struct db_ticket {
+    uint8_t kind;
+    const uint8_t *body;
+    size_t len;
+    char msg[STEME_ERRMSG_MAX];
+} db_ticket;
+
+static void apply_one(steme_db *db, steme_wal_ticket *t)
+{
+    db_ticket *d = t->arg;
+    t->status = db_apply(db, d->kind, d->body, d->len, NULL);
+    if (t->status != STEME_OK)
+        snprintf(d->msg, sizeof d->msg, "%s", steme_errslot_message(&db->db_err));
+}
+
+/* Apply the run of n vote tickets starting at t (consecutive in the chain). */
+static void apply_votes(steme_db *db, steme_wal_ticket *t, size_t n)
+{
+    enum { LOCAL = 64 };
+    const uint8_t *lb[LOCAL] = {0};
+    size_t ll[LOCAL] = {0};
+    int lr[LOCAL] = {0};
+    char *lm[LOCAL] = {0};
+    const uint8_t **bodies = lb;
+    size_t *lens = ll;
+    int *rcs = lr;
+    char **msgs = lm;
+    if (n > LOCAL) {
+        bodies = malloc(n * sizeof *bodies);
+        lens = malloc(n * sizeof *lens);
+        rcs = malloc(n * sizeof *rcs);
+        msgs = malloc(n * sizeof *msgs);
+        if (!bodies || !lens || !rcs || !msgs) {
+            free(bodies), free(lens), free(rcs), free(msgs);
+            for (size_t i = 0; i < n; i++, t = t->next)
+                apply_one(db, t); /* no memory for a batch: one by one */
+            return;
+        }
+    }
+    steme_wal_ticket *p = t;
+    for (size_t i = 0; i < n; i++, p = p->next) {
+        db_ticket *d = p->arg;
+        bodies[i] = d->body;
+        lens[i] = d->len;
+        msgs[i] = d->msg;
+    }
+    db_apply_vote_group(db, n, bodies, lens, rcs, msgs, STEME_ERRMSG_MAX);
+    for (size_t i = 0; i < n; i++, t = t->next)
+        t->status = rcs[i];
+    if (bodies != lb)
+        free(bodies), free(lens), free(rcs), free(msgs);
+}
+
+void db_on_durable(void *ctx, steme_wal_ticket *first)
+{
+    steme_db *db = ctx;
+    steme_wal_ticket *t = first;
+    while (t) {
+        db_ticket *d = t->arg;
+        if (d->kind != DB_LOG_VOTE) {
+            apply_one(db, t);
+            t = t->next;
+            continue;
+        }
+        size_t n = 0;
+        steme_wal_ticket *end = t;
+        while (end && ((db_ticket *)end->arg)->kind == DB_LOG_VOTE) {
+            n++;
+            end = end->next;
+        }
+        apply_votes(db, t, n);
+        t = end;
+    }
+}
+
+int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
+{
+    if (db_shared(db))
+        return db_apply(db, kind, body, len, NULL); /* pg: the commit is the log */
+    uint8_t stackbuf[4096];
+    uint8_t *payload = len + 1 <= sizeof stackbuf ? stackbuf : malloc(len + 1);
+    if (!payload)
+        return db_fail(db, STEME_E_NOMEM, "out of memory");
+    payload[0] = kind;
+    memcpy(payload + 1, body, len);
+
+    db_ticket d = {.kind = kind, .body = body, .len = len};
+    d.msg[0] = '\0';
+    steme_wal_ticket t = {.arg = &d};
+    pthread_rwlock_rdlock(&db->db_apply_lock);
+    int rc = steme_wal_append_ticket(db->db_wal, payload, len + 1, &t, NULL);
+    if (rc != STEME_OK)
+        db_fail(db, rc, "log append: %s", steme_wal_errmsg(db->db_wal));
+    else if ((rc = t.status) != STEME_OK)
+        db_fail(db, rc, "%s", d.msg[0] ? d.msg : "apply failed");
+    pthread_rwlock_unlock(&db->db_apply_lock);
+    if (payload != stackbuf)
+        free(payload);
+    if (rc == STEME_OK)
+        db_after_log(db, len);
+    return rc;
+}
