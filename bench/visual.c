@@ -17,7 +17,7 @@
  *           target("popcnt"), the per-function form of -mpopcnt)
  *   faiss   IndexBinaryFlat via python3-faiss (bench/peers/faiss_visual.py)
  * Cases: radius2, radius4, radius8 (every entry within r), knn10.
- * Each (system, case) is the best of 3 passes over the 200 queries; the
+ * Each (system, case) is the best of 5 passes over the 200 queries; the
  * passes of the index systems are interleaved (pass 1 of every system, then
  * pass 2, ...), so that load from other processes spreads over all of them,
  * and each timed block follows 10 untimed queries of the same system and
@@ -50,7 +50,7 @@
 #define FLIP_PER_MILLE 50u
 /* Each batch of 200 queries runs PASSES times and the fastest pass counts:
  * the machines are shared, and a slow pass measures the neighbours. */
-#define PASSES 3
+#define PASSES 5
 /* Queries run untimed before each timed block of an index system. */
 #define WARMUP 10
 

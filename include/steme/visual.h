@@ -27,9 +27,11 @@
  *     the CPU has (AVX-512 VPOPCNTDQ, AVX2 nibble table, popcnt, portable);
  *   - multi-index hashing (Norouzi et al.): 5 tables keyed by 13-bit
  *     substrings; by pigeonhole an entry within r of the query matches it
- *     within s bits on one of any p tables with p(s + 1) > r (at r <= 4:
- *     exactly, on one of the five), so probing those buckets and verifying
- *     finds every hit; its cost is known exactly before it runs;
+ *     within s bits on one of any p tables with p(s + 1) > r, so probing
+ *     those buckets and verifying finds every hit. Each table is sorted by
+ *     its substring and the next one, so at r <= 4 the index reads only
+ *     the entries equal to the query on some substring and within 1 bit on
+ *     the next (exact runs); its cost is known before it runs;
  *   - a BK-tree (the structure of the original system), used when multi-index
  *     hashing is disabled, with a visit budget so that it never costs much
  *     more than the scan (it falls back to the scan when the budget runs out).
@@ -123,8 +125,8 @@ void steme_visual_hits_free(steme_visual_hits *h);
 
 /* Options of an in-memory index. Initialise with steme_visual_options_init. */
 typedef struct steme_visual_options {
-    /* 1 (default): keep multi-index hashing tables (about 48 bytes per entry
-     * more, plus 9 MB of directories); 0: scan and BK-tree only. */
+    /* 1 (default): keep multi-index hashing tables (about 53 bytes per entry
+     * more, plus 10 MB of directories); 0: scan and BK-tree only. */
     int enable_mih;
 } steme_visual_options;
 

@@ -2,7 +2,8 @@
  * test_visual.c - the in-memory visual index against a brute-force model:
  * every kernel this CPU has, every strategy, random and clustered hashes,
  * random insert/remove sequences (through table rebuilds and compaction),
- * plus bad input and the dHash.
+ * plus bad input and the dHash. The kernels and tables on their own are in
+ * test_visual_tables.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,63 +140,6 @@ static uint64_t flip_bits(tu_rng *rng, uint64_t c, unsigned max_flips)
     for (unsigned i = 0; i < f; i++)
         c ^= 1ull << tu_rng_below(rng, 64);
     return c;
-}
-
-/* ---- kernels ------------------------------------------------------------ */
-
-static void kernels_agree_with_portable(void **state)
-{
-    (void)state;
-    tu_rng rng;
-    tu_rng_seed(&rng, tu_seed(11));
-    static uint64_t codes[VH_BLOCK];
-    static uint32_t i0[VH_BLOCK], i1[VH_BLOCK];
-    static uint8_t d0[VH_BLOCK], d1[VH_BLOCK];
-    const vh_kernel *ref = vh_kernel_at(vh_kernel_count() - 1);
-    assert_string_equal(ref->vk_name, "portable");
-    size_t tested = 0;
-    for (size_t ki = 0; ki < vh_kernel_count(); ki++) {
-        const vh_kernel *k = vh_kernel_at(ki);
-        if (!vh_kernel_usable(k))
-            continue;
-        tested++;
-        for (int round = 0; round < 300; round++) {
-            size_t n = round < 100 ? (size_t)round : (size_t)tu_rng_below(&rng, VH_BLOCK + 1);
-            uint64_t q = tu_rng_next(&rng);
-            for (size_t i = 0; i < n; i++)
-                codes[i] = flip_bits(&rng, q, (unsigned)tu_rng_below(&rng, 40));
-            unsigned r = (unsigned)tu_rng_below(&rng, 65);
-            size_t a = ref->vk_scan(codes, n, q, r, i0, d0);
-            size_t b = k->vk_scan(codes, n, q, r, i1, d1);
-            assert_int_equal(a, b);
-            assert_memory_equal(i0, i1, a * sizeof *i0);
-            assert_memory_equal(d0, d1, a);
-        }
-    }
-    fprintf(stderr, "kernels tested: %zu (best here: %s)\n", tested, vh_best()->vk_name);
-    assert_true(tested >= 1);
-}
-
-/* The substrings partition the 64 bits; probe counts are binomials. */
-static void substrings_and_probes(void **state)
-{
-    (void)state;
-    uint64_t all = 0;
-    unsigned bits = 0;
-    for (unsigned t = 0; t < MIH_TABLES; t++) {
-        assert_int_equal(all & mih_mask(t), 0);
-        all |= mih_mask(t);
-        bits += mih_bits(t);
-        assert_int_equal(mih_key(mih_mask(t), t), (1u << mih_bits(t)) - 1u);
-    }
-    assert_true(all == UINT64_MAX);
-    assert_int_equal(bits, 64);
-    assert_int_equal(mih_probes_at_level(0, 0), 1);
-    assert_int_equal(mih_probes_at_level(0, 1), 13);
-    assert_int_equal(mih_probes_at_level(0, 2), 78);
-    assert_int_equal(mih_probes_at_level(0, 13), 1);
-    assert_int_equal(mih_probes_at_level(4, 12), 1);
-    assert_int_equal(mih_probes_at_level(4, 13), 0);
 }
 
 /* ---- queries vs brute force --------------------------------------------- */
@@ -479,8 +423,6 @@ static void dhash_values_and_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(kernels_agree_with_portable),
-        cmocka_unit_test(substrings_and_probes),
         cmocka_unit_test(random_hashes_match),
         cmocka_unit_test(clustered_hashes_match),
         cmocka_unit_test(without_tables_match),

@@ -12,6 +12,9 @@
  *   portable SWAR popcount, for CPUs without popcnt (and as the reference).
  * The hits' distances are recomputed with a scalar popcount, which is cheap
  * because only hits pay it.
+ *
+ * Scans with exclusions (hamming.h): avx512 tests them on vectors of codes
+ * with mask registers; the others filter the plain scan's hits.
  */
 #include "index/visual/hamming.h"
 
@@ -147,14 +150,140 @@ static size_t scan_avx512(const uint64_t *codes, size_t n, uint64_t q, unsigned 
     }
     return k;
 }
+
+/* ---- scans with exclusions ----------------------------------------------- */
 #undef VH_EMIT_MASK
+
+static inline int excluded_sw(const vh_excl *ex, uint64_t x)
+{
+    for (unsigned j = 0; j < ex->ex_n; j++)
+        if (vh_popcount64(x & ex->ex_ma[j]) <= ex->ex_ta[j] &&
+            vh_popcount64(x & ex->ex_mb[j]) <= ex->ex_tb[j])
+            return 1;
+    return 0;
+}
+
+__attribute__((target("popcnt")))
+static inline int excluded_hw(const vh_excl *ex, uint64_t x)
+{
+    for (unsigned j = 0; j < ex->ex_n; j++)
+        if ((unsigned)__builtin_popcountll(x & ex->ex_ma[j]) <= ex->ex_ta[j] &&
+            (unsigned)__builtin_popcountll(x & ex->ex_mb[j]) <= ex->ex_tb[j])
+            return 1;
+    return 0;
+}
+
+/* Drop the excluded hits of a plain scan, in place. */
+#define VH_FILTER(excluded)                                                 \
+    do {                                                                    \
+        size_t w_ = 0;                                                      \
+        for (size_t j_ = 0; j_ < k; j_++) {                                 \
+            idx[w_] = idx[j_];                                              \
+            dist[w_] = dist[j_];                                            \
+            w_ += !excluded(ex, codes[idx[j_]] ^ q);                        \
+        }                                                                   \
+        k = w_;                                                             \
+    } while (0)
+
+static size_t scan_excl_portable(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
+                                 const vh_excl *ex, uint32_t *idx, uint8_t *dist)
+{
+    size_t k = scan_portable(codes, n, q, r, idx, dist);
+    VH_FILTER(excluded_sw);
+    return k;
+}
+
+__attribute__((target("popcnt")))
+static size_t scan_excl_popcnt(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
+                               const vh_excl *ex, uint32_t *idx, uint8_t *dist)
+{
+    size_t k = scan_popcnt(codes, n, q, r, idx, dist);
+    VH_FILTER(excluded_hw);
+    return k;
+}
+
+__attribute__((target("avx2,popcnt")))
+static size_t scan_excl_avx2(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
+                             const vh_excl *ex, uint32_t *idx, uint8_t *dist)
+{
+    size_t k = scan_avx2(codes, n, q, r, idx, dist);
+    VH_FILTER(excluded_hw);
+    return k;
+}
+#undef VH_FILTER
+
+/* Drop from m the lanes of x that exclusion (ma, ta, mb, tb) catches. */
+#define VH_512_EXCL(m, x, ma, ta, mb, tb)                                                  \
+    (__mmask8)((m) & ~_mm512_mask_cmple_epu64_mask(                                        \
+                         _mm512_mask_cmple_epu64_mask((m), _mm512_popcnt_epi64(            \
+                                                          _mm512_and_si512((x), (ma))),    \
+                                                      (ta)),                               \
+                         _mm512_popcnt_epi64(_mm512_and_si512((x), (mb))), (tb)))
+
+/*
+ * 16 codes per step. Within a pair run a third of the codes are hits at
+ * r = 4, so the step is branch-free past its first test: the exclusions
+ * run on every lane (their count is fixed per call, so the loop over them
+ * predicts), and the hits' indexes and distances leave by compress-stores
+ * instead of a loop over the mask bits (whose exit mispredicts per step).
+ * The exclusions' broadcasts are built once per call, outside the loop.
+ */
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
+static size_t scan_excl_avx512(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
+                               const vh_excl *ex, uint32_t *idx, uint8_t *dist)
+{
+    const __m512i vq = _mm512_set1_epi64((long long)q);
+    const __m512i vr = _mm512_set1_epi64((long long)r);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i ma[VH_MAX_EXCL], mb[VH_MAX_EXCL], ta[VH_MAX_EXCL], tb[VH_MAX_EXCL];
+    unsigned ne = ex->ex_n < VH_MAX_EXCL ? ex->ex_n : VH_MAX_EXCL;
+    for (unsigned j = 0; j < ne; j++) {
+        ma[j] = _mm512_set1_epi64((long long)ex->ex_ma[j]);
+        mb[j] = _mm512_set1_epi64((long long)ex->ex_mb[j]);
+        ta[j] = _mm512_set1_epi64(ex->ex_ta[j]);
+        tb[j] = _mm512_set1_epi64(ex->ex_tb[j]);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 16) {
+        size_t left = n - i;
+        __mmask8 l0 = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1u);
+        __mmask8 l1 = left >= 16 ? (__mmask8)0xff
+                                 : left > 8 ? (__mmask8)((1u << (left - 8)) - 1u) : (__mmask8)0;
+        __m512i x0 = _mm512_xor_si512(_mm512_maskz_loadu_epi64(l0, codes + i), vq);
+        __m512i x1 = _mm512_xor_si512(_mm512_maskz_loadu_epi64(l1, codes + i + 8), vq);
+        __m512i p0 = _mm512_popcnt_epi64(x0), p1 = _mm512_popcnt_epi64(x1);
+        __mmask8 m0 = _mm512_mask_cmple_epu64_mask(l0, p0, vr);
+        __mmask8 m1 = _mm512_mask_cmple_epu64_mask(l1, p1, vr);
+        if (!(m0 | m1))
+            continue;
+        for (unsigned j = 0; j < ne; j++) {
+            m0 = VH_512_EXCL(m0, x0, ma[j], ta[j], mb[j], tb[j]);
+            m1 = VH_512_EXCL(m1, x1, ma[j], ta[j], mb[j], tb[j]);
+        }
+        __mmask16 m = (__mmask16)(m0 | (unsigned)m1 << 8);
+        unsigned cnt = (unsigned)__builtin_popcount(m);
+        /* Compress in registers and store whole vectors (the caller's
+         * buffers have VH_PAD spare entries): a compress straight to memory
+         * is microcoded and slow on some CPUs (AMD Zen 4). */
+        _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(
+                                         m, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
+        __m512i d = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(p0)),
+                                       _mm512_cvtepi64_epi32(p1), 1);
+        _mm_storeu_si128((__m128i *)(dist + k),
+                         _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(m, d)));
+        k += cnt;
+    }
+    return k;
+}
+#undef VH_512_EXCL
 
 /* Best first. Costs: see docs/visual.md (ps per code in a 1M-code scan). */
 static const vh_kernel vh_kernels[] = {
-    {"avx512", STEME_CPU_AVX512F | STEME_CPU_AVX512VPOPCNTDQ | STEME_CPU_POPCNT, scan_avx512, 120},
-    {"avx2", STEME_CPU_AVX2 | STEME_CPU_POPCNT, scan_avx2, 250},
-    {"popcnt", STEME_CPU_POPCNT, scan_popcnt, 600},
-    {"portable", 0, scan_portable, 1500},
+    {"avx512", STEME_CPU_AVX512F | STEME_CPU_AVX512VPOPCNTDQ | STEME_CPU_POPCNT, scan_avx512,
+     scan_excl_avx512, 120},
+    {"avx2", STEME_CPU_AVX2 | STEME_CPU_POPCNT, scan_avx2, scan_excl_avx2, 250},
+    {"popcnt", STEME_CPU_POPCNT, scan_popcnt, scan_excl_popcnt, 600},
+    {"portable", 0, scan_portable, scan_excl_portable, 1500},
 };
 
 size_t vh_kernel_count(void)

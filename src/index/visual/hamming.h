@@ -19,19 +19,46 @@
 /* Largest n passed to one scan call: hit indexes fit the caller's block
  * buffers (4096 x 5 bytes = 20 KiB on the stack). */
 #define VH_BLOCK 4096u
+/* Spare entries the kernels may write past the hits in idx[] and dist[]
+ * (whole-vector stores). */
+#define VH_PAD 16u
 
 /*
  * Write i (as uint32) into idx[] and popcount(codes[i] ^ q) into dist[] for
  * every i < n whose distance is <= r, in increasing i; return how many.
- * n <= VH_BLOCK; idx and dist have room for n.
+ * n <= VH_BLOCK; idx and dist have room for n + VH_PAD (the entries past
+ * the hits are scratch).
  */
 typedef size_t (*vh_scan_fn)(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
                              uint32_t *idx, uint8_t *dist);
+
+/*
+ * Exclusions for a scan: a code within r is still skipped when, for some
+ * j < ex_n, popcount(x & ex_ma[j]) <= ex_ta[j] and popcount(x & ex_mb[j])
+ * <= ex_tb[j], where x = code ^ q. This is how the hashing tables drop an
+ * entry that an earlier table in the plan reports (visual_verify.h): the
+ * test runs inside the kernel, on every candidate within r, instead of a
+ * branchy scalar check per candidate (mb = 0, tb = 0 makes a condition on
+ * one mask).
+ */
+#define VH_MAX_EXCL 10u
+typedef struct vh_excl {
+    unsigned ex_n;
+    uint64_t ex_ma[VH_MAX_EXCL];
+    uint64_t ex_mb[VH_MAX_EXCL];
+    uint8_t ex_ta[VH_MAX_EXCL];
+    uint8_t ex_tb[VH_MAX_EXCL];
+} vh_excl;
+
+/* As vh_scan_fn, skipping the codes that *ex excludes. */
+typedef size_t (*vh_scan_excl_fn)(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
+                                  const vh_excl *ex, uint32_t *idx, uint8_t *dist);
 
 typedef struct vh_kernel {
     const char *vk_name;      /* "avx512", "avx2", "popcnt", "portable" */
     uint32_t vk_needs;        /* STEME_CPU_* bits it requires */
     vh_scan_fn vk_scan;
+    vh_scan_excl_fn vk_scan_excl;
     /* Planner's cost of one code in the scan, picoseconds (measured on the
      * machines in docs/visual.md; only ratios between strategies matter). */
     uint32_t vk_ps_per_code;

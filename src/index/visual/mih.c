@@ -1,14 +1,17 @@
 /*
- * mih.c - building the multi-index hashing tables and enumerating the
- * buckets to probe (see mih.h).
+ * mih.c - building the multi-index hashing tables and enumerating the runs
+ * to probe (see mih.h).
  *
- * The build is a counting sort per table (count keys, prefix sums, place),
- * O(n) with sequential writes; 1M entries take tens of milliseconds.
+ * The build sorts each table by its pair key with two stable counting-sort
+ * passes (the partner's low bits, then the directory key), O(n) with
+ * sequential writes: 1M entries take a few tens of milliseconds per table.
  */
 #include "index/visual/mih.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "index/visual/bigalloc.h"
 
 void mih_init(mih_tables *m)
 {
@@ -20,54 +23,96 @@ void mih_free(mih_tables *m)
     if (!m)
         return;
     for (unsigned t = 0; t < MIH_TABLES; t++) {
-        free(m->mh_off[t]);
+        vb_free(m->mh_off[t]);
         free(m->mh_bkt[t]);
-        free(m->mh_code[t]);
-        free(m->mh_slot[t]);
+        vb_free(m->mh_tag[t]);
+        vb_free(m->mh_code[t]);
+        vb_free(m->mh_slot[t]);
     }
     mih_init(m);
 }
 
-int mih_build(mih_tables *out, const uint64_t *codes, size_t n)
+int mih_sort(const uint64_t *pcodes, size_t n, unsigned t, uint32_t *order)
 {
+    uint32_t ntag = 1u << mih_tag_bits(t), ndir = mih_dir_size(t);
+    uint32_t *cnt = calloc((size_t)ndir + 1, sizeof *cnt);
+    uint32_t *tmp = vb_alloc((n ? n : 1) * sizeof *tmp);
+    if (!cnt || !tmp) {
+        free(cnt);
+        vb_free(tmp);
+        return -1;
+    }
+    /* Least significant digit first: by tag, then stably by directory key. */
+    for (size_t i = 0; i < n; i++)
+        cnt[mih_tag(pcodes[i], t) + 1]++;
+    for (uint32_t k = 0; k < ntag; k++)
+        cnt[k + 1] += cnt[k];
+    for (size_t i = 0; i < n; i++)
+        tmp[cnt[mih_tag(pcodes[i], t)]++] = (uint32_t)i;
+    memset(cnt, 0, ((size_t)ndir + 1) * sizeof *cnt);
+    for (size_t i = 0; i < n; i++)
+        cnt[mih_dkey(pcodes[i], t) + 1]++;
+    for (uint32_t k = 0; k < ndir; k++)
+        cnt[k + 1] += cnt[k];
+    for (size_t i = 0; i < n; i++)
+        order[cnt[mih_dkey(pcodes[tmp[i]], t)]++] = tmp[i];
+    free(cnt);
+    vb_free(tmp);
+    return 0;
+}
+
+int mih_build(mih_tables *out, const uint64_t *codes, const uint64_t *pcodes, size_t n)
+{
+    size_t nn = n ? n : 1;
+    uint32_t *order = NULL;
     for (unsigned t = 0; t < MIH_TABLES; t++) {
-        out->mh_off[t] = calloc((size_t)mih_dir_size(t) + 1, sizeof(uint32_t));
+        out->mh_off[t] = vb_calloc(((size_t)mih_dir_size(t) + 1) * sizeof(uint32_t));
         out->mh_bkt[t] = malloc(((1u << mih_bits(t)) + 1) * sizeof(uint32_t));
-        if (!out->mh_off[t] || !out->mh_bkt[t])
+        out->mh_tag[t] = vb_alloc(nn);
+        if (!out->mh_off[t] || !out->mh_bkt[t] || !out->mh_tag[t])
             goto oom;
         if (t == 0)
             continue; /* table 0 is the sorted slot array itself */
-        out->mh_code[t] = malloc((n ? n : 1) * sizeof(uint64_t));
-        out->mh_slot[t] = malloc((n ? n : 1) * sizeof(uint32_t));
+        out->mh_code[t] = vb_alloc(nn * sizeof(uint64_t));
+        out->mh_slot[t] = vb_alloc(nn * sizeof(uint32_t));
         if (!out->mh_code[t] || !out->mh_slot[t])
             goto oom;
     }
+    order = vb_alloc(nn * sizeof *order);
+    if (!order)
+        goto oom;
     for (unsigned t = 0; t < MIH_TABLES; t++) {
         uint32_t *off = out->mh_off[t];
+        uint8_t *tag = out->mh_tag[t];
         unsigned nb = mih_dir_size(t);
+        if (t == 0) {
+            for (size_t i = 0; i < n; i++)
+                order[i] = (uint32_t)i;
+        } else if (mih_sort(pcodes, n, t, order) != 0) {
+            goto oom;
+        }
         /* off[v + 1] counts key v; the prefix sum turns it into starts. */
-        for (size_t i = 0; i < n; i++)
-            off[mih_dkey(codes[i], t) + 1]++;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t pc = pcodes[order[i]];
+            off[mih_dkey(pc, t) + 1]++;
+            tag[i] = (uint8_t)mih_tag(pc, t);
+            if (t != 0) {
+                out->mh_code[t][i] = codes[order[i]];
+                out->mh_slot[t][i] = order[i];
+            }
+        }
         for (unsigned v = 0; v < nb; v++)
             off[v + 1] += off[v];
-        if (t != 0) {
-            /* Place using off[v] as a cursor, then shift the cursors back. */
-            for (size_t i = 0; i < n; i++) {
-                uint32_t at = off[mih_dkey(codes[i], t)]++;
-                out->mh_code[t][at] = codes[i];
-                out->mh_slot[t][at] = (uint32_t)i;
-            }
-            memmove(off + 1, off, nb * sizeof *off);
-            off[0] = 0;
-        }
         for (uint32_t v = 0; v <= (1u << mih_bits(t)); v++)
             out->mh_bkt[t][v] = off[v << MIH_DIR_BITS];
     }
+    vb_free(order);
     out->mh_entries = n;
     out->mh_covered = n;
     out->mh_built = 1;
     return 0;
 oom:
+    vb_free(order);
     mih_free(out);
     return -1;
 }
@@ -98,14 +143,14 @@ static int range_push(mih_range **ranges, size_t *n, size_t *cap, unsigned t, ui
     return 0;
 }
 
-int mih_gather(const mih_tables *m, unsigned t, uint64_t q, unsigned level, mih_range **ranges,
+int mih_gather(const mih_tables *m, unsigned t, uint64_t pq, unsigned level, mih_range **ranges,
                size_t *n, size_t *cap, uint64_t *total)
 {
     unsigned bits = mih_bits(t);
     if (!m->mh_built || level > bits)
         return 0;
     const uint32_t *off = m->mh_bkt[t];
-    unsigned key = mih_key(q, t);
+    unsigned key = mih_key(pq, t);
     uint32_t end = 1u << bits;
     /* Every mask of `bits` bits with `level` bits set, in increasing order
      * (Gosper's hack: next larger integer with the same popcount). */
@@ -127,22 +172,90 @@ int mih_gather(const mih_tables *m, unsigned t, uint64_t q, unsigned level, mih_
     return 0;
 }
 
-int mih_gather_pair(const mih_tables *m, unsigned t, uint64_t q, unsigned s2,
-                    mih_range **ranges, size_t *n, size_t *cap, uint64_t *total)
+/* First index in tags[b, e) (sorted) whose tag is >= v. Branch-free: the
+ * tags are a few hundred bytes already requested, and the comparisons'
+ * outcomes are random, so a branchy search would mispredict half of them. */
+static uint32_t tag_lower(const uint8_t *tags, uint32_t b, uint32_t e, unsigned v)
 {
-    if (!m->mh_built)
+    if (b == e)
+        return b;
+    const uint8_t *p = tags + b;
+    uint32_t n = e - b;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        p = p[half] < v ? p + half : p;
+        n -= half;
+    }
+    return (uint32_t)(p - tags) + (*p < v);
+}
+
+/* The run [*lo, *hi) of tag value v in tags[b, e), which is sorted. */
+static void tag_run(const uint8_t *tags, uint32_t b, uint32_t e, unsigned v, uint32_t *lo,
+                    uint32_t *hi)
+{
+    *lo = tag_lower(tags, b, e, v);
+    *hi = tag_lower(tags, *lo, e, v + 1);
+}
+
+/* Cache lines of a cell's tags read ahead of its binary search: cells up to
+ * this many lines (64 tags each) are brought in whole. */
+#define MIH_TAG_LINES 32u
+
+int mih_gather_pairs(const mih_tables *m, uint64_t pq, unsigned s2, mih_range **ranges,
+                     size_t *n, size_t *cap, size_t *at, uint64_t *total, uint64_t *lookups)
+{
+    enum { CELLS = 1 + MIH_DIR_BITS };
+    uint32_t dir[MIH_TABLES][CELLS], beg[MIH_TABLES][CELLS], end[MIH_TABLES][CELLS];
+    unsigned ncell = s2 ? CELLS : 1u;
+    if (!m->mh_built) {
+        for (unsigned t = 0; t <= MIH_TABLES; t++)
+            at[t] = *n;
         return 0;
-    const uint32_t *off = m->mh_off[t];
-    uint32_t base = (uint32_t)mih_key(q, t) << MIH_DIR_BITS;
-    unsigned cell = mih_cell(q, t);
-    for (unsigned j = 0; j <= (s2 ? MIH_DIR_BITS : 0u); j++) {
-        unsigned c = j == 0 ? cell : cell ^ (1u << (j - 1));
-        uint32_t b = off[base | c], e = off[(base | c) + 1];
-        if (b != e) {
-            if (range_push(ranges, n, cap, t, b, e) != 0)
-                return -1;
-            *total += e - b;
+    }
+    /* The partner within s2 bits: the query's own cell with its tag or
+     * (s2 = 1) a tag one bit away, or a cell one bit away with its tag.
+     * Each step below waits on memory, so it runs for every cell of every
+     * table before the next step starts: one memory latency per step, not
+     * one per cell. Step 1: the directory cells. */
+    for (unsigned t = 0; t < MIH_TABLES; t++) {
+        uint32_t base = (uint32_t)mih_key(pq, t) << MIH_DIR_BITS;
+        unsigned cell = mih_cell(pq, t);
+        for (unsigned j = 0; j < ncell; j++) {
+            dir[t][j] = base | (j == 0 ? cell : cell ^ (1u << (j - 1)));
+            __builtin_prefetch(&m->mh_off[t][dir[t][j]]);
         }
     }
+    /* Step 2: their bounds, and the tags of the non-empty ones. */
+    for (unsigned t = 0; t < MIH_TABLES; t++)
+        for (unsigned j = 0; j < ncell; j++) {
+            uint32_t b = m->mh_off[t][dir[t][j]], e = m->mh_off[t][dir[t][j] + 1];
+            beg[t][j] = b;
+            end[t][j] = e;
+            for (uint32_t l = 0; b < e && l < MIH_TAG_LINES && b + 64 * l < e; l++)
+                __builtin_prefetch(m->mh_tag[t] + b + 64 * l);
+        }
+    *lookups += (uint64_t)MIH_TABLES * ncell;
+    /* Step 3: the runs of the wanted tags (their hashes are requested by
+     * the verification's prefetch cursor, visual_verify.h). */
+    for (unsigned t = 0; t < MIH_TABLES; t++) {
+        const uint8_t *tags = m->mh_tag[t];
+        unsigned tag = mih_tag(pq, t), tb = mih_tag_bits(t);
+        at[t] = *n;
+        for (unsigned j = 0; j < ncell; j++) {
+            uint32_t b = beg[t][j], e = end[t][j];
+            if (b == e)
+                continue;
+            for (unsigned i = 0; i <= (j == 0 && s2 ? tb : 0u); i++) {
+                uint32_t lo, hi;
+                tag_run(tags, b, e, i == 0 ? tag : tag ^ (1u << (i - 1)), &lo, &hi);
+                if (lo == hi)
+                    continue;
+                if (range_push(ranges, n, cap, t, lo, hi) != 0)
+                    return -1;
+                *total += hi - lo;
+            }
+        }
+    }
+    at[MIH_TABLES] = *n;
     return 0;
 }

@@ -1,25 +1,39 @@
 /*
  * index/visual/mih.h - multi-index hashing (Norouzi, Punjani & Fleet, CVPR
- * 2012) for 64-bit hashes: five tables, table t keyed by the substring of
- * stored bits 13t .. 13t+12 (table 4: bits 52..63, 12 bits).
+ * 2012) for 64-bit hashes: five tables, table t keyed by substring t.
+ *
+ * Substrings. Substring t is the input bits i with i mod 5 == t (13 bits,
+ * 12 for t = 4), which spreads each substring over the whole image
+ * (permute.h). Hashes are STORED as given (unpermuted): verification and the
+ * dedupe tests need only the masks mih_umask(t) of those bits; the keys
+ * (bucket numbers) are read from the permuted form vp_forward(h), where
+ * substring t is the contiguous bits 13t .. 13t+12 (mih_key). Callers pass
+ * that permuted form ("pq") to the probing functions below.
  *
  * Generalised pigeonhole: if d(c, q) <= r and c differs from q by more than
  * s bits on each of p substrings, then r >= p(s + 1). So probing, in ANY p
  * tables with p(s + 1) > r, the buckets whose key is within s of the query's
- * finds every hit. For r <= 4 that is p = r + 1 tables at s = 0 (one exact
- * bucket per table); the planner (visual_mih.c) picks s and the p tables
- * with the fewest entries, per query. Why five 13-bit tables and not four
- * 16-bit ones: on the 1M Fashion-MNIST set a query at r = 4 reads 27k
- * entries in 5 contiguous buckets instead of 55k in 68 (docs/visual.md).
+ * finds every hit (level plans; visual_mih.c picks s and the tables).
  *
- * Each table is a direct-indexed CSR array (no hashing). Within a bucket
- * the entries are sorted by the top 6 bits of the next table's substring
- * (the "partner", t + 1 mod 5), and the offsets index that too, so
- * the directory key is (substring t, partner's top 6 bits):
+ * Pair keys. Table t is sorted by the 25-26 bit key (substring t, substring
+ * t + 1 mod 5), its "partner". Every entry within 2 of q equals q on some
+ * substring t AND on its partner, and every entry within 4 equals q on some
+ * t and lies within 1 of q on its partner (proofs in visual_mih.c). Those
+ * sets are exact runs of the sorted table: pair(t, 0) is one run, pair(t, 1)
+ * at most 14. On the 1M Fashion-MNIST set a query at r = 4 reads 6.8k
+ * entries that way, against 26.6k in the five exact buckets.
+ *
+ * Finding a run. A direct directory over 26 bits would take 256 MiB per
+ * table, so it is two levels: the directory is indexed by (substring t, the
+ * partner's top 6 bits), a "cell", and within a cell the entries are sorted
+ * by the partner's remaining 6-7 bits, kept in a byte column (mh_tag), where
+ * a binary search finds the run of one value (cells are short: ~2 entries on
+ * average, a few hundred in dense clusters):
  *
  *   mh_off[t]:  [0][1][2] ... [2^19]       cell (v, c) = off[v<<6|c]..off[v<<6|c + 1]
  *                                          bucket v    = off[v<<6]..off[(v+1)<<6]
- *   mh_code[t]: |c c c|c|   |c c|...       hashes, grouped by directory key
+ *   mh_tag[t]:  |3 3 9|0|   |1 5|...       partner's low bits, sorted within a cell
+ *   mh_code[t]: |c c c|c|   |c c|...       stored hashes, same order
  *   mh_slot[t]: |s s s|s|   |s s|...       their entry slots (u32)
  *
  * The hashes are stored inline (a structure-of-arrays column) so that
@@ -27,17 +41,17 @@
  * short run, and only hits touch the slot column.
  *
  * The bucket starts are also kept apart (mh_bkt[t][v] = mh_off[t][v << 6],
- * 32 KiB per table, cache-resident) for the planner's level lookups.
+ * 32 KiB per table, cache-resident) for the level plans' lookups.
  *
  * Table 0 has no code or slot arrays: the owner keeps its entry slots sorted
- * by table 0's directory key at every rebuild, so each run of table 0 is a
- * slot range of the packed hash array itself, and the ids of the hits found
- * there lie next to each other.
+ * by table 0's pair key at every rebuild, so each run of table 0 is a slot
+ * range of the hash array itself, and the ids of the hits found there lie
+ * next to each other.
  *
  * Tables are immutable once built: they index the entry slots [0, mh_covered)
  * that were live at build time; newer slots (the "tail") are scanned, and
- * removals are filtered when the hits' ids are filled. The owner rebuilds them when
- * the tail grows past a few percent.
+ * removals are filtered when the hits' ids are filled. The owner rebuilds
+ * them when the tail grows past a few percent.
  */
 #ifndef STEME_INDEX_VISUAL_MIH_H
 #define STEME_INDEX_VISUAL_MIH_H
@@ -53,14 +67,15 @@
 typedef struct mih_tables {
     uint32_t *mh_off[MIH_TABLES];
     uint32_t *mh_bkt[MIH_TABLES];   /* bucket starts: mh_bkt[v] = mh_off[v << 6] (32 KiB, cache-resident) */
-    uint64_t *mh_code[MIH_TABLES];
-    uint32_t *mh_slot[MIH_TABLES];
+    uint8_t *mh_tag[MIH_TABLES];    /* partner's low bits (mih_tag) */
+    uint64_t *mh_code[MIH_TABLES];  /* stored hashes (NULL for table 0) */
+    uint32_t *mh_slot[MIH_TABLES];  /* entry slots (NULL for table 0) */
     size_t mh_entries;   /* entries indexed (live slots below mh_covered) */
     size_t mh_covered;   /* slots [0, mh_covered) were considered */
     int mh_built;
 } mih_tables;
 
-/* A run of one bucket: entries [mr_begin, mr_end) of table mr_table. */
+/* A run of one table: entries [mr_begin, mr_end) of table mr_table. */
 typedef struct mih_range {
     uint32_t mr_table;
     uint32_t mr_begin;
@@ -71,11 +86,19 @@ void mih_init(mih_tables *m);
 void mih_free(mih_tables *m);
 
 /*
- * Build tables over codes[0, n), which must be sorted by substring 0, into
- * *out (which must be empty: mih_init). Returns 0 or -1 on allocation
- * failure (*out is then left empty).
+ * Build tables over the stored hashes codes[0, n), whose permuted forms are
+ * pcodes[0, n), into *out (which must be empty: mih_init). The entries must
+ * be sorted by table 0's pair key (mih_pkey(pcodes[i], 0)). Returns 0 or -1
+ * on allocation failure (*out is then left empty).
  */
-int mih_build(mih_tables *out, const uint64_t *codes, size_t n);
+int mih_build(mih_tables *out, const uint64_t *codes, const uint64_t *pcodes, size_t n);
+
+/*
+ * Sort order of n permuted hashes by table t's pair key (stable): writes
+ * into order[0, n) the indexes of pcodes in that order. Two counting-sort
+ * passes (tag, then directory key). Returns 0 or -1 on allocation failure.
+ */
+int mih_sort(const uint64_t *pcodes, size_t n, unsigned t, uint32_t *order);
 
 /* Width of substring t in bits (13, or 12 for the last). */
 static inline unsigned mih_bits(unsigned t)
@@ -83,35 +106,60 @@ static inline unsigned mih_bits(unsigned t)
     return t + 1 < MIH_TABLES ? MIH_KEY_BITS : 64u - MIH_KEY_BITS * (MIH_TABLES - 1u);
 }
 
-/* Mask of substring t within a stored hash. */
+/* Mask of substring t within a PERMUTED hash (contiguous bits). */
 static inline uint64_t mih_mask(unsigned t)
 {
     return ((1ull << mih_bits(t)) - 1ull) << (MIH_KEY_BITS * t);
 }
 
-/* Substring t of a hash. */
-static inline unsigned mih_key(uint64_t code, unsigned t)
+/* Mask of substring t within a STORED hash: the bits i with i mod 5 == t
+ * (bit 64 falls off for t = 4, which has 12). */
+static inline uint64_t mih_umask(unsigned t)
 {
-    return (unsigned)((code & mih_mask(t)) >> (MIH_KEY_BITS * t));
+    return 0x1084210842108421ull << t;
 }
 
-/* Partner of table t: table t's buckets are sub-sorted by the top
- * MIH_DIR_BITS bits of the partner's substring (its "cell"). */
+/* Substring t of a permuted hash. */
+static inline unsigned mih_key(uint64_t pcode, unsigned t)
+{
+    return (unsigned)((pcode & mih_mask(t)) >> (MIH_KEY_BITS * t));
+}
+
+/* Partner of table t: table t is sorted by (substring t, the partner's
+ * substring). */
 static inline unsigned mih_partner(unsigned t)
 {
     return (t + 1u) % MIH_TABLES;
 }
 
-static inline unsigned mih_cell(uint64_t code, unsigned t)
+/* Bits of the partner kept in the tag column (below the cell's bits). */
+static inline unsigned mih_tag_bits(unsigned t)
 {
-    unsigned u = mih_partner(t);
-    return mih_key(code, u) >> (mih_bits(u) - MIH_DIR_BITS);
+    return mih_bits(mih_partner(t)) - MIH_DIR_BITS;
 }
 
-/* Directory key of a hash in table t: (substring t, cell). */
-static inline uint32_t mih_dkey(uint64_t code, unsigned t)
+/* The partner's top MIH_DIR_BITS bits: the "cell" within a bucket. */
+static inline unsigned mih_cell(uint64_t pcode, unsigned t)
 {
-    return (uint32_t)mih_key(code, t) << MIH_DIR_BITS | mih_cell(code, t);
+    return mih_key(pcode, mih_partner(t)) >> mih_tag_bits(t);
+}
+
+/* The partner's low bits: the order within a cell. */
+static inline unsigned mih_tag(uint64_t pcode, unsigned t)
+{
+    return mih_key(pcode, mih_partner(t)) & ((1u << mih_tag_bits(t)) - 1u);
+}
+
+/* Directory key of a permuted hash in table t: (substring t, cell). */
+static inline uint32_t mih_dkey(uint64_t pcode, unsigned t)
+{
+    return (uint32_t)mih_key(pcode, t) << MIH_DIR_BITS | mih_cell(pcode, t);
+}
+
+/* Full sort key of table t: (substring t, partner substring). */
+static inline uint32_t mih_pkey(uint64_t pcode, unsigned t)
+{
+    return mih_dkey(pcode, t) << mih_tag_bits(t) | mih_tag(pcode, t);
 }
 
 /* Directory entries of table t (mh_off[t] holds one more). */
@@ -122,21 +170,24 @@ static inline uint32_t mih_dir_size(unsigned t)
 
 /*
  * Append to *ranges (grown with realloc; *cap its capacity, *n its length)
- * the non-empty buckets of table t whose key differs from q's substring in
- * exactly `level` bits. *total += their entry counts.
- * Returns 0 or -1 on allocation failure.
+ * the non-empty buckets of table t whose key differs from the permuted
+ * query pq's substring in exactly `level` bits. *total += their entry
+ * counts. Returns 0 or -1 on allocation failure.
  */
-int mih_gather(const mih_tables *m, unsigned t, uint64_t q, unsigned level, mih_range **ranges,
+int mih_gather(const mih_tables *m, unsigned t, uint64_t pq, unsigned level, mih_range **ranges,
                size_t *n, size_t *cap, uint64_t *total);
 
 /*
- * Pair probe (see the header of visual_mih.c): append the cells of table t
- * that may hold an entry equal to q on substring t and within `s2` (0 or 1)
- * of q on the partner substring: q's cell, and with s2 = 1 also the
- * MIH_DIR_BITS cells one bit away. Same conventions as mih_gather.
+ * Pair probe of every table: append the runs holding exactly the entries
+ * equal to pq on substring t and within `s2` (0 or 1) of it on the partner
+ * substring, table 0 first: one run per table for s2 = 0, up to
+ * bits(partner) + 1 for s2 = 1. Table t's runs are [at[t], at[t + 1]) (at
+ * has MIH_TABLES + 1 entries). The memory reads are batched across tables
+ * and the runs' first lines requested. Same conventions as mih_gather;
+ * *lookups += the directory cells read.
  */
-int mih_gather_pair(const mih_tables *m, unsigned t, uint64_t q, unsigned s2,
-                    mih_range **ranges, size_t *n, size_t *cap, uint64_t *total);
+int mih_gather_pairs(const mih_tables *m, uint64_t pq, unsigned s2, mih_range **ranges,
+                     size_t *n, size_t *cap, size_t *at, uint64_t *total, uint64_t *lookups);
 
 /* Buckets looked at in table t for one level: C(bits(t), level). */
 uint64_t mih_probes_at_level(unsigned t, unsigned level);

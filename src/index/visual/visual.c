@@ -7,11 +7,11 @@
  * state changes, so a failed insert leaves the index as it was (at most a
  * BK node with no entries, which is a harmless tombstone). A failed rebuild
  * of the hashing tables keeps the old ones (the tail scan covers the rest).
- * Every hash is stored bit-permuted (permute.h): the public phash in, the
- * stored form inside, and back at every exit.
+ * Hashes are stored as given; only the hashing tables' keys are read from
+ * the bit-permuted form (mih.h, permute.h).
  */
+#include "index/visual/bigalloc.h"
 #include "index/visual/visual_int.h"
-#include "index/visual/permute.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +114,7 @@ int vs_emit(const steme_visual *v, steme_visual_hits *out, uint32_t slot, unsign
 {
     if (vs_hits_reserve(out, 1) != STEME_OK)
         return STEME_E_NOMEM;
-    vs_put(v, out, vp_inverse_table(), slot, v->v_code[slot], d);
+    vs_put(v, out, slot, v->v_code[slot], d);
     return STEME_OK;
 }
 
@@ -149,8 +149,8 @@ int steme_visual_create(const steme_visual_options *opts, steme_visual **out, st
 
 static void vs_free_slots(steme_visual *v)
 {
-    free(v->v_code);
-    free(v->v_id);
+    vb_free(v->v_code);
+    vb_free(v->v_id);
     free(v->v_node);
     free(v->v_next);
     v->v_code = NULL;
@@ -190,10 +190,10 @@ static int vs_reserve(steme_visual *v, size_t need)
     if (cap > VS_MAX_SLOTS)
         cap = VS_MAX_SLOTS;
     void *p;
-    if (!(p = realloc(v->v_code, cap * sizeof *v->v_code)))
+    if (!(p = vb_realloc(v->v_code, cap * sizeof *v->v_code)))
         return STEME_E_NOMEM;
     v->v_code = p;
-    if (!(p = realloc(v->v_id, cap * sizeof *v->v_id)))
+    if (!(p = vb_realloc(v->v_id, cap * sizeof *v->v_id)))
         return STEME_E_NOMEM;
     v->v_id = p;
     if (!(p = realloc(v->v_node, cap * sizeof *v->v_node)))
@@ -264,7 +264,7 @@ int steme_visual_insert(steme_visual *v, uint64_t phash, const steme_hash *id)
     if (!v || !id)
         return v ? vs_fail(v, STEME_E_INVALID, "visual_insert: id is NULL") : STEME_E_INVALID;
     pthread_rwlock_wrlock(&v->v_lock);
-    int rc = vs_insert_one(v, vp_forward(phash), id);
+    int rc = vs_insert_one(v, phash, id);
     if (rc == STEME_OK)
         vs_maybe_rebuild_mih(v);
     pthread_rwlock_unlock(&v->v_lock);
@@ -288,7 +288,7 @@ static int vs_load_empty(steme_visual *v, const uint64_t *phashes, const steme_h
     if (!node)
         return STEME_E_NOMEM;
     for (size_t i = 0; i < n; i++)
-        v->v_code[i] = vp_forward(phashes[i]);
+        v->v_code[i] = phashes[i];
     if (bk_build(&v->v_bk, v->v_code, n, node) != 0) {
         free(node);
         return STEME_E_NOMEM;
@@ -331,7 +331,7 @@ int steme_visual_insert_batch(steme_visual *v, const uint64_t *phashes, const st
         vs_load_empty(v, phashes, ids, n, &done) == STEME_OK)
         n = 0; /* loaded in bulk */
     for (size_t i = 0; i < n && (rc == STEME_OK || rc == STEME_E_EXISTS); i++) {
-        rc = vs_insert_one(v, vp_forward(phashes[i]), &ids[i]);
+        rc = vs_insert_one(v, phashes[i], &ids[i]);
         done += rc == STEME_OK;
     }
     if (rc == STEME_E_EXISTS)
@@ -353,7 +353,7 @@ int steme_visual_remove(steme_visual *v, uint64_t phash, const steme_hash *id)
         return v ? vs_fail(v, STEME_E_INVALID, "visual_remove: id is NULL") : STEME_E_INVALID;
     pthread_rwlock_wrlock(&v->v_lock);
     int rc = STEME_E_NOTFOUND;
-    uint32_t node = bk_find(&v->v_bk, vp_forward(phash)), prev = VS_DEAD;
+    uint32_t node = bk_find(&v->v_bk, phash), prev = VS_DEAD;
     uint32_t slot = node == BK_NONE ? VS_DEAD : vs_chain_find(v, node, id, &prev);
     if (slot != VS_DEAD) {
         bk_node *n = &v->v_bk.bt_nodes[node];
@@ -393,7 +393,7 @@ int steme_visual_contains(steme_visual *v, uint64_t phash, const steme_hash *id)
     if (!v || !id)
         return 0;
     pthread_rwlock_rdlock(&v->v_lock);
-    uint32_t node = bk_find(&v->v_bk, vp_forward(phash));
+    uint32_t node = bk_find(&v->v_bk, phash);
     int found = node != BK_NONE && vs_chain_find(v, node, id, NULL) != VS_DEAD;
     pthread_rwlock_unlock(&v->v_lock);
     return found;
@@ -411,7 +411,7 @@ int vs_export(steme_visual *v, uint64_t **codes, steme_hash **ids, size_t *n)
         for (size_t s = 0; s < v->v_slots; s++) {
             if (v->v_node[s] == VS_DEAD)
                 continue;
-            c[k] = vp_inverse(v->v_code[s]);
+            c[k] = v->v_code[s];
             h[k] = v->v_id[s];
             k++;
         }

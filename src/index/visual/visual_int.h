@@ -79,13 +79,13 @@ int vs_compact(steme_visual *v);
 int vs_hits_reserve(steme_visual_hits *out, size_t extra);
 
 /* Append one hit (slot, stored hash, distance) to out, which has room
- * (vs_hits_reserve). `inv` is vp_inverse_table(): the hot path avoids a
- * pthread_once per hit. */
-static inline void vs_put(const steme_visual *v, steme_visual_hits *out, const vp_table *inv,
-                          uint32_t slot, uint64_t code, unsigned d)
+ * (vs_hits_reserve). Hashes are stored as given (mih.h), so the hit's phash
+ * is the stored hash itself. */
+static inline void vs_put(const steme_visual *v, steme_visual_hits *out, uint32_t slot,
+                          uint64_t code, unsigned d)
 {
     steme_visual_hit *h = &out->hits[out->count++];
-    h->phash = vp_apply(inv, code);
+    h->phash = code;
     h->distance = d;
     h->reserved_ = 0;
     h->id = v->v_id[slot];
@@ -95,11 +95,11 @@ static inline void vs_put(const steme_visual *v, steme_visual_hits *out, const v
  * reserved_. Hits found through tables 1-4 have their ids at random places;
  * fetching them in a separate pass with the prefetches running ahead
  * overlaps the cache misses instead of paying each one in turn. */
-static inline void vs_put_deferred(steme_visual_hits *out, const vp_table *inv, uint32_t slot,
-                                   uint64_t code, unsigned d)
+static inline void vs_put_deferred(steme_visual_hits *out, uint32_t slot, uint64_t code,
+                                   unsigned d)
 {
     steme_visual_hit *h = &out->hits[out->count++];
-    h->phash = vp_apply(inv, code);
+    h->phash = code;
     h->distance = d;
     h->reserved_ = slot;
 }
@@ -140,16 +140,17 @@ int vs_scan_range(const steme_visual *v, uint64_t q, unsigned r, size_t from, si
 uint64_t vs_scan_cost(const steme_visual *v);
 
 /*
- * Radius search through the hashing tables (visual_mih.c). AUTO (forced 0):
+ * Radius search through the hashing tables (visual_mih.c); q is the query
+ * as stored, pq = vp_forward(q) its permuted form (the tables' keys). AUTO (forced 0):
  * when the plan costs more than the scan, *use_scan is set and nothing is
  * done; the caller scans. Also scans the unindexed tail.
  */
-int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
+int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, int forced,
                   steme_visual_hits *out, int *use_scan);
 
 /* k-NN by growing rings over the tables; *gave_up as above. */
-int vs_mih_knn(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits *out,
-               int forced, int *gave_up);
+int vs_mih_knn(const steme_visual *v, uint64_t q, uint64_t pq, vs_knn *kn,
+               steme_visual_hits *out, int forced, int *gave_up);
 
 /* The scratch of a hits object, created on first use; NULL on OOM. */
 vs_scratch *vs_scratch_of(steme_visual_hits *h);

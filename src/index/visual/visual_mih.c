@@ -27,8 +27,9 @@
  *   scan  slots x the scan kernel's cost per code (hamming.c)
  * and, when the scan is cheaper, runs the very scan a forced scan runs. The
  * gathered ranges are reused by the search, so planning costs only the
- * offset lookups: 5-10 at r <= 4, ~460 at r = 8 (about 1 us, under 1% of
- * a scan of 1M hashes).
+ * lookups: 5-40 directory cells at r <= 4; above, level plans are priced
+ * only while their lookups cost under 1% of the scan (none at r = 8 on the
+ * 1M set, where the scan wins 198 of 200 queries anyway).
  *
  * Verification and its dedupe rule: visual_verify.h.
  *
@@ -63,7 +64,15 @@
  * once k candidates are known) and the r <= 2 pair plan finds ~3% hits, so
  * an entry costs about the kernel's streaming rate. */
 #define VS_PS_LOWHIT_CODE 500u
+/* Pair-key runs (r = 3-4): short runs found by a binary search in a cell
+ * that the directory lookup has already brought in; an entry there is a hit
+ * more often (1 in 6 at r = 4 on the 1M set) and carries its share of the
+ * hits' slot and id reads. */
+#define VS_PS_PAIR_RUN 60000u
+#define VS_PS_PAIR_CODE 1000u
 #define VS_AUTO_MAX_LEVEL 3u     /* AUTO never probes more than 3 bits away */
+#define VS_PLAN_SHARE 1u         /* percent of the scan's cost planning may spend */
+#define VS_PS_PLAN_LOOKUP 30000u /* a bucket-start read while planning (L3 or memory) */
 /* AUTO takes the tables for a radius query only when their estimate is
  * below this share of the scan's cost (percent). The scan's cost hardly
  * varies; the tables' does with the hit density and the memory traffic of
@@ -85,13 +94,13 @@ typedef struct vs_gathered {
     size_t g_n;
 } vs_gathered;
 
-static int gather_level(const steme_visual *v, uint64_t q, vs_scratch *sc, vs_gathered *g)
+static int gather_level(const steme_visual *v, uint64_t pq, vs_scratch *sc, vs_gathered *g)
 {
     unsigned L = g->g_levels;
     for (unsigned t = 0; t < MIH_TABLES; t++) {
         uint64_t total = 0;
         g->g_at[L][t] = g->g_n;
-        if (mih_gather(&v->v_mih, t, q, L, &sc->sc_ranges, &g->g_n, &sc->sc_ranges_cap,
+        if (mih_gather(&v->v_mih, t, pq, L, &sc->sc_ranges, &g->g_n, &sc->sc_ranges_cap,
                        &total) != 0)
             return STEME_E_NOMEM;
         g->g_entries[L][t] = total;
@@ -114,6 +123,13 @@ static uint64_t tail_cost(const steme_visual *v)
     return (uint64_t)(v->v_slots - v->v_mih.mh_covered) * v->v_kernel->vk_ps_per_code;
 }
 
+/* Cost of pair-key runs: directory cells read, runs, entries (each at
+ * ps_code). */
+static uint64_t pair_cost(uint64_t lookups, size_t runs, uint64_t entries, uint64_t ps_code)
+{
+    return lookups * VS_PS_PROBE + (uint64_t)runs * VS_PS_PAIR_RUN + entries * ps_code;
+}
+
 /* Order tables by cost[] ascending (ties by table number). */
 static void order_tables(const uint64_t *cost, unsigned *order)
 {
@@ -129,7 +145,7 @@ static void order_tables(const uint64_t *cost, unsigned *order)
 
 /* ---- radius -------------------------------------------------------------- */
 
-int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
+int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, int forced,
                   steme_visual_hits *out, int *use_scan)
 {
     vs_scratch *sc = out->scratch_;
@@ -146,36 +162,47 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
         s_max = MIH_KEY_BITS;
     if (!forced && s_max > VS_AUTO_MAX_LEVEL)
         s_max = VS_AUTO_MAX_LEVEL;
+    /* AUTO gathers a level only when its lookups (every table's) cost under
+     * VS_PLAN_SHARE percent of the scan, and scans at once when even the
+     * levels up to s_min cost more. A planning lookup reads bucket starts
+     * that the previous query's scan has evicted: on the 1M set, gathering
+     * levels 0-2 at r = 8 (460 lookups) made AUTO 1-2% slower than the scan
+     * it then chose for 198 of 200 queries, and on the 70k set 5-10%. */
+    if (!forced && r > 4) {
+        uint64_t plan = 0, scan_share = vs_scan_cost(v) / 100 * VS_PLAN_SHARE;
+        for (unsigned s = 0; s <= s_min; s++)
+            plan += MIH_TABLES * mih_probes_at_level(0, s) * VS_PS_PLAN_LOOKUP;
+        if (plan > scan_share) {
+            *use_scan = 1;
+            return STEME_OK;
+        }
+        while (s_max > s_min &&
+               MIH_TABLES * mih_probes_at_level(0, s_max) * VS_PS_PLAN_LOOKUP > scan_share)
+            s_max--;
+    }
     if (s_min > s_max) {
         *use_scan = 1;
         return STEME_OK;
     }
     uint64_t best = UINT64_MAX, cum[MIH_TABLES] = {0};
     unsigned best_s = 0, best_p = 0, best_order[MIH_TABLES], prev_p = MIH_TABLES + 1;
-    /* The pair plan (r <= 2): one directory cell per table, pair(t, 0).
-     * (At r = 3-4, pair(t, 1) reads ~40% fewer entries than the exact
-     * buckets, but in 35 runs, and fewer of its hits come from table 0 whose
-     * ids are sequential: it measured 1.3x slower on the 1M set.) Its
-     * ranges go first in the scratch; the level plans' follow. */
+    /* The pair plan (r <= 4): pair(t, 0) at r <= 2, pair(t, 1) at r <= 4,
+     * in every table. Its ranges go first in the scratch; the level plans'
+     * follow. */
     size_t pair_at[MIH_TABLES + 1];
+    unsigned s2 = r > 2;
     int use_pair = 0;
-    if (r <= 2) {
-        uint64_t c = 0;
-        for (unsigned t = 0; t < MIH_TABLES; t++) {
-            uint64_t total = 0;
-            pair_at[t] = g.g_n;
-            if (mih_gather_pair(&v->v_mih, t, q, 0, &sc->sc_ranges, &g.g_n,
-                                &sc->sc_ranges_cap, &total) != 0)
-                return STEME_E_NOMEM;
-            c += VS_PS_PROBE + (uint64_t)(g.g_n - pair_at[t]) * VS_PS_RANGE +
-                 total * VS_PS_LOWHIT_CODE;
-        }
-        pair_at[MIH_TABLES] = g.g_n;
-        best = c;
+    if (r <= 4) {
+        uint64_t total = 0, lookups = 0;
+        if (mih_gather_pairs(&v->v_mih, pq, s2, &sc->sc_ranges, &g.g_n, &sc->sc_ranges_cap,
+                             pair_at, &total, &lookups) != 0)
+            return STEME_E_NOMEM;
+        best = pair_cost(lookups, g.g_n, total, s2 ? VS_PS_PAIR_CODE : VS_PS_LOWHIT_CODE);
         use_pair = 1;
     }
-    /* AUTO at r <= 2 takes the pair plan without pricing level plans: its
-     * cells are subsets of the exact buckets, in five short runs. */
+    /* AUTO at r <= 4 takes the pair plan without pricing level plans: its
+     * runs are subsets of the exact buckets (a quarter of their entries at
+     * r = 4 on the 1M set). */
     int levels = forced || !use_pair;
     unsigned p_last = r / (s_max + 1) + 1;
     uint64_t scan = vs_scan_cost(v) / 100 * VS_MIH_SHARE, tail = tail_cost(v);
@@ -193,7 +220,7 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
             if ((s >= s_min && lb >= best) || lb >= limit)
                 break;
         }
-        int rc = gather_level(v, q, sc, &g);
+        int rc = gather_level(v, pq, sc, &g);
         if (rc != STEME_OK)
             return rc;
         for (unsigned t = 0; t < MIH_TABLES; t++)
@@ -225,11 +252,12 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
     }
     size_t first = out->count;
     if (use_pair) {
-        vs_prefetch_ranges(v, sc->sc_ranges, pair_at[0], pair_at[MIH_TABLES]);
+        vs_pf pf;
+        vs_pf_start(v, &pf, sc->sc_ranges, pair_at[0], pair_at[MIH_TABLES]);
         for (unsigned t = 0; t < MIH_TABLES; t++) {
-            vs_step st = {.st_pair = 0, .st_done = -1, .st_table = t};
+            vs_step st = {.st_pair = (int)s2, .st_done = -1, .st_table = t};
             int rc = vs_verify(v, q, r, t, sc->sc_ranges, pair_at[t], pair_at[t + 1], &st, out,
-                            NULL);
+                               NULL, &pf);
             if (rc != STEME_OK)
                 return rc;
         }
@@ -252,8 +280,8 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
         vs_step_levels(&st, best_order, best_p, i, (int)best_s, -1);
         for (unsigned L = 0; L <= best_s; L++) {
             unsigned t = best_order[i];
-            int rc = vs_verify(v, q, r, t, sc->sc_ranges, g.g_at[L][t], g.g_at[L][t + 1], &st, out,
-                            NULL);
+            int rc = vs_verify(v, q, r, t, sc->sc_ranges, g.g_at[L][t], g.g_at[L][t + 1], &st,
+                               out, NULL, NULL);
             if (rc != STEME_OK)
                 return rc;
         }
@@ -266,20 +294,15 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, unsigned r, int forced,
 
 /* Gather the cells of pair(t, s2) for every t after the *n ranges already
  * in the scratch: at[t] .. at[t + 1] are table t's; *cost their estimate. */
-static int gather_pair_step(const steme_visual *v, uint64_t q, unsigned s2, vs_scratch *sc,
+static int gather_pair_step(const steme_visual *v, uint64_t pq, unsigned s2, vs_scratch *sc,
                             size_t *n, size_t *at, uint64_t *cost)
 {
-    *cost = 0;
-    for (unsigned t = 0; t < MIH_TABLES; t++) {
-        uint64_t total = 0;
-        at[t] = *n;
-        if (mih_gather_pair(&v->v_mih, t, q, s2, &sc->sc_ranges, n, &sc->sc_ranges_cap,
-                            &total) != 0)
-            return STEME_E_NOMEM;
-        *cost += (1u + s2 * MIH_DIR_BITS) * VS_PS_PROBE + (uint64_t)(*n - at[t]) * VS_PS_RANGE +
-                 total * VS_PS_LOWHIT_CODE;
-    }
-    at[MIH_TABLES] = *n;
+    uint64_t total = 0, lookups = 0;
+    size_t first = *n;
+    if (mih_gather_pairs(&v->v_mih, pq, s2, &sc->sc_ranges, n, &sc->sc_ranges_cap, at, &total,
+                         &lookups) != 0)
+        return STEME_E_NOMEM;
+    *cost = pair_cost(lookups, *n - first, total, VS_PS_LOWHIT_CODE);
     return STEME_OK;
 }
 
@@ -288,10 +311,12 @@ static int gather_pair_step(const steme_visual *v, uint64_t q, unsigned s2, vs_s
 static int knn_pair_step(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits *out,
                          unsigned s2, const size_t *at)
 {
+    vs_pf pf;
+    vs_pf_start(v, &pf, kn->kn_sc->sc_ranges, at[0], at[MIH_TABLES]);
     for (unsigned t = 0; t < MIH_TABLES; t++) {
         vs_step st = {.st_pair = (int)s2, .st_done = s2 ? 0 : -1, .st_table = t};
         int rc = vs_verify(v, q, STEME_VISUAL_MAX_DISTANCE, t, kn->kn_sc->sc_ranges, at[t],
-                           at[t + 1], &st, out, kn);
+                           at[t + 1], &st, out, kn, &pf);
         if (rc != STEME_OK)
             return rc;
     }
@@ -299,20 +324,21 @@ static int knn_pair_step(const steme_visual *v, uint64_t q, vs_knn *kn, steme_vi
 }
 
 /* Rings over whole buckets (any distance); see the header. */
-static int knn_rings(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits *out,
-                     int forced, uint64_t spent, uint64_t budget, int *gave_up)
+static int knn_rings(const steme_visual *v, uint64_t q, uint64_t pq, vs_knn *kn,
+                     steme_visual_hits *out, int forced, uint64_t spent, uint64_t budget,
+                     int *gave_up)
 {
     vs_scratch *sc = kn->kn_sc;
     vs_gathered g;
     g.g_levels = 0;
     g.g_n = 0;
-    int rc = gather_level(v, q, sc, &g);
+    int rc = gather_level(v, pq, sc, &g);
     if (rc != STEME_OK)
         return rc;
     unsigned order[MIH_TABLES];
     order_tables(g.g_entries[0], order);
     for (unsigned L = 0; L < VS_LEVELS; L++) {
-        if (L > 0 && (rc = gather_level(v, q, sc, &g)) != STEME_OK)
+        if (L > 0 && (rc = gather_level(v, pq, sc, &g)) != STEME_OK)
             return rc;
         for (unsigned i = 0; i < MIH_TABLES; i++) {
             unsigned t = order[i];
@@ -325,7 +351,7 @@ static int knn_rings(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual
             vs_step st;
             vs_step_levels(&st, order, MIH_TABLES, i, (int)L, (int)L - 1);
             rc = vs_verify(v, q, STEME_VISUAL_MAX_DISTANCE, t, sc->sc_ranges, g.g_at[L][t],
-                        g.g_at[L][t + 1], &st, out, kn);
+                           g.g_at[L][t + 1], &st, out, kn, NULL);
             if (rc != STEME_OK)
                 return rc;
             if (vs_knn_within(kn, MIH_TABLES * L + i) >= kn->kn_k)
@@ -335,17 +361,19 @@ static int knn_rings(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual
     return STEME_OK;
 }
 
-int vs_mih_knn(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits *out,
-               int forced, int *gave_up)
+int vs_mih_knn(const steme_visual *v, uint64_t q, uint64_t pq, vs_knn *kn,
+               steme_visual_hits *out, int forced, int *gave_up)
 {
     uint64_t budget = vs_scan_cost(v) / 100 * VS_KNN_SHARE, spent = tail_cost(v);
     *gave_up = 0;
     size_t k = kn->kn_k, n = 0, at[2][MIH_TABLES + 1];
     uint64_t cost[2];
     /* Pricing the pair steps reads up to 40 directory cells (cache misses
-     * in 9 MB of directories) and they may be 40 runs: an index whose whole
-     * scan costs less than that is scanned (on the 70k set the pricing
-     * alone made AUTO ~10% slower than the scan it then chose). */
+     * in 10 MB of directories) and they may be ~60 runs: an index whose
+     * whole scan costs less than that is scanned (on the 70k set, pricing
+     * them made AUTO slower than the scan, which it then chose for half the
+     * queries, although forced tables were 1.4x faster there: the pair
+     * steps' cost model is fitted on the 1M set only). */
     if (!forced && budget < (2u + MIH_DIR_BITS) * MIH_TABLES * (uint64_t)VS_PS_RANGE) {
         *gave_up = 1;
         return STEME_OK;
@@ -353,7 +381,7 @@ int vs_mih_knn(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits 
     /* Both pair steps are priced before either runs: when they would not
      * beat the scan, no work is wasted before scanning. */
     for (unsigned s2 = 0; s2 <= 1; s2++) {
-        int rc = gather_pair_step(v, q, s2, kn->kn_sc, &n, at[s2], &cost[s2]);
+        int rc = gather_pair_step(v, pq, s2, kn->kn_sc, &n, at[s2], &cost[s2]);
         if (rc != STEME_OK)
             return rc;
     }
@@ -379,5 +407,5 @@ int vs_mih_knn(const steme_visual *v, uint64_t q, vs_knn *kn, steme_visual_hits 
     rc = vs_scan_range(v, q, STEME_VISUAL_MAX_DISTANCE, v->v_mih.mh_covered, v->v_slots, out, kn);
     if (rc != STEME_OK)
         return rc;
-    return knn_rings(v, q, kn, out, forced, spent, budget, gave_up);
+    return knn_rings(v, q, pq, kn, out, forced, spent, budget, gave_up);
 }

@@ -1,11 +1,9 @@
 /*
- * visual_rebuild.c - re-laying the slot arrays (sorted by substring 0, dead
- * slots dropped), rebuilding the hashing tables, and compaction.
+ * visual_rebuild.c - re-laying the slot arrays (sorted by table 0's pair key,
+ * dead slots dropped), rebuilding the hashing tables, and compaction.
  *
- * Why sort the slots: a query's hits are mostly found through table 0 (with
- * r <= 4 most hits differ from the query by at most floor(r/4) bits in
- * substring 0), and table 0's buckets are then contiguous runs of slots, so
- * the hits' hashes and 32-byte ids are read sequentially instead of one
+ * Why sort the slots: every plan probes table 0 first, and its runs (pair
+ * keys, buckets) are then contiguous runs of slots, so the hits' hashes and 32-byte ids are read sequentially instead of one
  * cache miss each. It also lets table 0 live without arrays of its own.
  *
  * Everything new is allocated before the old state is touched, so a failure
@@ -14,42 +12,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/visual/bigalloc.h"
 #include "index/visual/visual_int.h"
 
 int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tables)
 {
-    size_t live = v->v_live;
+    size_t live = v->v_live, ln = live ? live : 1;
     size_t cap = v->v_cap > live ? v->v_cap : live + 1;
-    uint32_t nkeys = mih_dir_size(0);
-    uint32_t *cnt = calloc((size_t)nkeys + 1, sizeof *cnt);
-    uint64_t *code = malloc(cap * sizeof *code);
-    steme_hash *id = malloc(cap * sizeof *id);
+    uint32_t *src = vb_alloc(ln * sizeof *src);
+    uint32_t *order = vb_alloc(ln * sizeof *order);
+    uint64_t *pc = vb_alloc(ln * sizeof *pc);
+    uint64_t *psorted = vb_alloc(ln * sizeof *psorted);
+    uint64_t *code = vb_alloc(cap * sizeof *code);
+    steme_hash *id = vb_alloc(cap * sizeof *id);
     uint32_t *node = malloc(cap * sizeof *node);
     uint32_t *next = malloc(cap * sizeof *next);
     mih_tables fresh;
     mih_init(&fresh);
-    if (!cnt || !code || !id || !node || !next)
+    if (!src || !order || !pc || !psorted || !code || !id || !node || !next)
         goto oom;
-    /* Stable counting sort of the live slots by table 0's directory key
-     * (substring 0, then its partner's top bits). */
+    /* The live slots, stably sorted by table 0's pair key (substring 0,
+     * then its partner), which the tables read from the permuted form. */
+    size_t k = 0;
     for (size_t s = 0; s < v->v_slots; s++)
-        if (node_of[s] != VS_DEAD)
-            cnt[mih_dkey(v->v_code[s], 0) + 1]++;
-    for (uint32_t k = 0; k < nkeys; k++)
-        cnt[k + 1] += cnt[k];
-    for (size_t s = 0; s < v->v_slots; s++) {
-        if (node_of[s] == VS_DEAD)
-            continue;
-        uint32_t at = cnt[mih_dkey(v->v_code[s], 0)]++;
-        code[at] = v->v_code[s];
-        id[at] = v->v_id[s];
-        node[at] = node_of[s];
-    }
-    if (tables && mih_build(&fresh, code, live) != 0)
+        if (node_of[s] != VS_DEAD) {
+            src[k] = (uint32_t)s;
+            pc[k++] = vp_forward(v->v_code[s]);
+        }
+    if (mih_sort(pc, live, 0, order) != 0)
         goto oom;
-    free(cnt);
-    free(v->v_code);
-    free(v->v_id);
+    for (size_t i = 0; i < live; i++) {
+        uint32_t s = src[order[i]];
+        code[i] = v->v_code[s];
+        id[i] = v->v_id[s];
+        node[i] = node_of[s];
+        psorted[i] = pc[order[i]];
+    }
+    if (tables && mih_build(&fresh, code, psorted, live) != 0)
+        goto oom;
+    vb_free(src);
+    vb_free(order);
+    vb_free(pc);
+    vb_free(psorted);
+    vb_free(v->v_code);
+    vb_free(v->v_id);
     free(v->v_node);
     free(v->v_next);
     v->v_code = code;
@@ -70,9 +76,12 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
     v->v_mih = fresh;
     return STEME_OK;
 oom:
-    free(cnt);
-    free(code);
-    free(id);
+    vb_free(src);
+    vb_free(order);
+    vb_free(pc);
+    vb_free(psorted);
+    vb_free(code);
+    vb_free(id);
     free(node);
     free(next);
     mih_free(&fresh);

@@ -117,10 +117,9 @@ int vs_scan_range(const steme_visual *v, uint64_t q, unsigned r, size_t from, si
                   steme_visual_hits *out, vs_knn *kn)
 {
     int any_dead = v->v_live != v->v_slots;
-    const vp_table *inv = vp_inverse_table();
     size_t first = out->count;
-    uint32_t idx[VH_BLOCK];
-    uint8_t dist[VH_BLOCK];
+    uint32_t idx[VH_BLOCK + VH_PAD];
+    uint8_t dist[VH_BLOCK + VH_PAD];
     /* k-NN: every code within tau becomes a candidate, and tau starts at 64
      * and tightens between blocks, so the blocks start short and double:
      * on the 70k set this halves the k-NN scan. */
@@ -144,7 +143,7 @@ int vs_scan_range(const steme_visual *v, uint64_t q, unsigned r, size_t from, si
             return STEME_E_NOMEM;
         for (size_t i = 0; i < k; i++) {
             uint32_t slot = (uint32_t)(b + idx[i]);
-            vs_put_deferred(out, inv, slot, v->v_code[slot], dist[i]);
+            vs_put_deferred(out, slot, v->v_code[slot], dist[i]);
         }
     }
     /* The hits' ids are scattered over the id array (32 MB at 1M entries):
@@ -247,7 +246,7 @@ static int radius_locked(steme_visual *v, uint64_t q, unsigned r, steme_visual_s
     if (st != STEME_VISUAL_SCAN && v->v_mih.mh_built) {
         int use_scan = 0;
         out->strategy = STEME_VISUAL_MIH;
-        int rc = vs_mih_radius(v, q, r, st == STEME_VISUAL_MIH, out, &use_scan);
+        int rc = vs_mih_radius(v, q, vp_forward(q), r, st == STEME_VISUAL_MIH, out, &use_scan);
         if (rc != STEME_OK || !use_scan)
             return rc;
     }
@@ -266,7 +265,7 @@ int steme_visual_radius(steme_visual *v, uint64_t query, unsigned radius,
     if (rc != STEME_OK)
         return rc;
     pthread_rwlock_rdlock(&v->v_lock);
-    rc = radius_locked(v, vp_forward(query), radius, strategy, out);
+    rc = radius_locked(v, query, radius, strategy, out);
     pthread_rwlock_unlock(&v->v_lock);
     if (rc != STEME_OK) {
         out->count = 0;
@@ -292,7 +291,7 @@ static int knn_locked(steme_visual *v, uint64_t q, size_t k, steme_visual_strate
     } else if (st != STEME_VISUAL_SCAN && v->v_mih.mh_built) {
         int gave_up = 0;
         out->strategy = STEME_VISUAL_MIH;
-        rc = vs_mih_knn(v, q, &kn, out, st == STEME_VISUAL_MIH, &gave_up);
+        rc = vs_mih_knn(v, q, vp_forward(q), &kn, out, st == STEME_VISUAL_MIH, &gave_up);
         if (rc == STEME_OK && gave_up) {
             vs_knn_init(&kn, v, sc, k);
             st = STEME_VISUAL_SCAN;
@@ -321,7 +320,7 @@ int steme_visual_knn(steme_visual *v, uint64_t query, size_t k, steme_visual_str
     if (rc != STEME_OK)
         return rc;
     pthread_rwlock_rdlock(&v->v_lock);
-    rc = knn_locked(v, vp_forward(query), k, strategy, out);
+    rc = knn_locked(v, query, k, strategy, out);
     pthread_rwlock_unlock(&v->v_lock);
     if (rc != STEME_OK) {
         out->count = 0;

@@ -1,124 +1,129 @@
 /*
  * visual_verify.c - verification of probed multi-index hashing runs (see
  * visual_verify.h): the SIMD threshold kernel over the run's inline hash
- * column, then, for the few candidates within the radius, the dedupe test
- * on the candidate's hash and the hit's output (ids deferred) or k-NN
- * candidate. Compiled twice (with and without the popcnt instruction) and
- * chosen by the index's kernel, as the library targets generic x86-64.
+ * column, with the dedupe rule turned into kernel exclusions (hamming.h),
+ * then the hit's output (ids deferred) or k-NN candidate.
  */
-#include "core/cpu.h"
 #include "index/visual/visual_verify.h"
 
-/* pair(t, s2): equal to the query on substring t, within s2 on its partner. */
-static inline int pair_holds(const unsigned *d, unsigned t, int s2)
+/* The step's dedupe rule as kernel exclusions (hamming.h). */
+static void step_exclusions(const vs_step *step, vh_excl *ex)
 {
-    return d[t] == 0 && (int)d[mih_partner(t)] <= s2;
-}
-
-/* Whether table `t` reports the entry with x = code ^ q (see vs_step). */
-static inline __attribute__((always_inline)) int
-reported_here(const vs_step *step, uint64_t x, int hw)
-{
+    ex->ex_n = 0;
     if (step->st_pair < 0) {
+        /* Level plans: an earlier (or, for k-NN rings, later) table reports
+         * what lies within its threshold on its substring. */
         for (unsigned u = 0; u < step->st_n; u++) {
-            uint64_t xm = x & step->st_mask[u];
-            int du = hw ? __builtin_popcountll(xm) : (int)vh_popcount64(xm);
-            if (du <= step->st_thr[u])
-                return 0;
+            if (step->st_thr[u] < 0)
+                continue;
+            ex->ex_ma[ex->ex_n] = step->st_mask[u];
+            ex->ex_ta[ex->ex_n] = (uint8_t)step->st_thr[u];
+            ex->ex_mb[ex->ex_n] = 0;
+            ex->ex_tb[ex->ex_n] = 0;
+            ex->ex_n++;
         }
-        return 1;
+        return;
     }
-    unsigned d[MIH_TABLES];
-    for (unsigned u = 0; u < MIH_TABLES; u++) {
-        uint64_t xm = x & mih_mask(u);
-        d[u] = hw ? (unsigned)__builtin_popcountll(xm) : vh_popcount64(xm);
+    /* Pair plans: the runs of table t hold exactly pair(t, st_pair); drop
+     * what pair(u, st_pair) catches for an earlier u, and what pair(u,
+     * st_done) catches for any u (an earlier k-NN step). */
+    for (unsigned u = 0; u < step->st_table; u++) {
+        ex->ex_ma[ex->ex_n] = mih_umask(u);
+        ex->ex_ta[ex->ex_n] = 0;
+        ex->ex_mb[ex->ex_n] = mih_umask(mih_partner(u));
+        ex->ex_tb[ex->ex_n] = (uint8_t)step->st_pair;
+        ex->ex_n++;
     }
-    for (unsigned u = 0; u <= step->st_table; u++)
-        if (pair_holds(d, u, step->st_pair) != (u == step->st_table))
-            return 0; /* caught by an earlier table, or not caught here */
     if (step->st_done >= 0)
-        for (unsigned u = 0; u < MIH_TABLES; u++)
-            if (pair_holds(d, u, step->st_done))
-                return 0;
-    return 1;
+        for (unsigned u = 0; u < MIH_TABLES; u++) {
+            ex->ex_ma[ex->ex_n] = mih_umask(u);
+            ex->ex_ta[ex->ex_n] = 0;
+            ex->ex_mb[ex->ex_n] = mih_umask(mih_partner(u));
+            ex->ex_tb[ex->ex_n] = (uint8_t)step->st_done;
+            ex->ex_n++;
+        }
 }
 
-/*
- * Verify the ranges [rb, re) of table t at radius r (k-NN: at tau); report
- * each candidate not already reported per *step. `hw`: a constant in each
- * caller, so the popcounts fold to the instruction or to the portable form.
- */
-static inline __attribute__((always_inline)) int
-verify_body(const steme_visual *v, uint64_t q, unsigned r, unsigned t, const mih_range *ranges,
-            size_t rb, size_t re, const vs_step *step, steme_visual_hits *out, vs_knn *kn,
-            int hw)
+/* Entries the cursor keeps requested ahead of the kernel. */
+#define VS_PF_AHEAD 2048u
+
+/* Request the next `entries` entries' lines (hashes and slots). */
+static void pf_advance(const steme_visual *v, vs_pf *pf, size_t entries)
+{
+    while (pf->pf_i < pf->pf_end) {
+        const mih_range *rg = &pf->pf_ranges[pf->pf_i];
+        unsigned t = rg->mr_table;
+        const uint64_t *codes = t == 0 ? v->v_code : v->v_mih.mh_code[t];
+        const uint32_t *slots = v->v_mih.mh_slot[t];
+        if (pf->pf_pos < rg->mr_begin)
+            pf->pf_pos = rg->mr_begin & ~7u; /* from the run's first line */
+        for (; pf->pf_pos < rg->mr_end; pf->pf_pos += 8) {
+            if (entries == 0)
+                return;
+            __builtin_prefetch(codes + pf->pf_pos);
+            if (slots && (pf->pf_pos & 15u) < 8u)
+                __builtin_prefetch(slots + pf->pf_pos);
+            entries = entries > 8 ? entries - 8 : 0;
+        }
+        pf->pf_i++;
+        pf->pf_pos = 0;
+    }
+}
+
+void vs_pf_start(const steme_visual *v, vs_pf *pf, const mih_range *ranges, size_t rb, size_t re)
+{
+    pf->pf_ranges = ranges;
+    pf->pf_i = rb;
+    pf->pf_end = re;
+    pf->pf_pos = 0;
+    pf_advance(v, pf, VS_PF_AHEAD);
+}
+
+int vs_verify(const steme_visual *v, uint64_t q, unsigned r, unsigned t,
+              const mih_range *ranges, size_t rb, size_t re, const vs_step *step,
+              steme_visual_hits *out, vs_knn *kn, vs_pf *pf)
 {
     const mih_tables *m = &v->v_mih;
     const uint64_t *codes = t == 0 ? v->v_code : m->mh_code[t];
     const uint32_t *slots = m->mh_slot[t];
     /* With no removed entries the liveness check (a random read) is skipped. */
     int any_dead = v->v_live != v->v_slots;
-    const vp_table *inv = vp_inverse_table();
-    uint32_t idx[VH_BLOCK];
-    uint8_t dist[VH_BLOCK];
+    vh_excl ex;
+    step_exclusions(step, &ex);
+    uint32_t idx[VH_BLOCK + VH_PAD];
+    uint8_t dist[VH_BLOCK + VH_PAD];
     for (size_t i = rb; i < re; i++) {
+        if (pf)
+            pf_advance(v, pf, ranges[i].mr_end - ranges[i].mr_begin);
         for (uint32_t b = ranges[i].mr_begin; b < ranges[i].mr_end; b += VH_BLOCK) {
             size_t len = ranges[i].mr_end - b < VH_BLOCK ? ranges[i].mr_end - b : VH_BLOCK;
-            size_t k = v->v_kernel->vk_scan(codes + b, len, q, kn ? kn->kn_tau : r, idx, dist);
+            size_t k = v->v_kernel->vk_scan_excl(codes + b, len, q, kn ? kn->kn_tau : r, &ex,
+                                                 idx, dist);
             out->examined += len;
             if (k == 0)
                 continue;
-            /* Keep first discoveries only. Radius hits go out with their
-             * ids deferred (vs_fill_ids); k-NN keeps slots, whose ids are
-             * read only for the final k. */
-            if (!kn && vs_hits_reserve(out, k) != STEME_OK)
-                return STEME_E_NOMEM;
-            /* The slot column is read only for hits: start those misses
-             * together rather than one per hit below. */
-            if (t != 0)
-                for (size_t j = 0; j < k; j++)
-                    __builtin_prefetch(&slots[b + idx[j]]);
-            for (size_t j = 0; j < k; j++) {
-                uint64_t c = codes[b + idx[j]];
-                if (!reported_here(step, c ^ q, hw))
-                    continue;
-                uint32_t s = t == 0 ? b + idx[j] : slots[b + idx[j]];
-                if (!kn) {
-                    vs_put_deferred(out, inv, s, c, dist[j]);
-                } else if (!any_dead || v->v_node[s] != VS_DEAD) {
-                    if (vs_knn_add(kn, s, dist[j]) != STEME_OK)
-                        return STEME_E_NOMEM;
+            /* Radius hits go out with their ids deferred (vs_fill_ids); k-NN
+             * keeps slots, whose ids are read only for the final k. */
+            if (!kn) {
+                if (vs_hits_reserve(out, k) != STEME_OK)
+                    return STEME_E_NOMEM;
+                for (size_t j = 0; j < k; j++) {
+                    uint32_t at = b + idx[j];
+                    vs_put_deferred(out, t == 0 ? at : slots[at], codes[at], dist[j]);
                 }
+                continue;
             }
-            if (kn)
-                vs_knn_tighten(kn);
+            for (size_t j = 0; j < k; j++) {
+                uint32_t at = b + idx[j], s = t == 0 ? at : slots[at];
+                if (any_dead && v->v_node[s] == VS_DEAD)
+                    continue;
+                if (vs_knn_add(kn, s, dist[j]) != STEME_OK)
+                    return STEME_E_NOMEM;
+            }
+            vs_knn_tighten(kn);
         }
     }
     return STEME_OK;
-}
-
-__attribute__((target("popcnt")))
-static int verify_popcnt(const steme_visual *v, uint64_t q, unsigned r, unsigned t,
-                         const mih_range *ranges, size_t rb, size_t re, const vs_step *step,
-                         steme_visual_hits *out, vs_knn *kn)
-{
-    return verify_body(v, q, r, t, ranges, rb, re, step, out, kn, 1);
-}
-
-static int verify_portable(const steme_visual *v, uint64_t q, unsigned r, unsigned t,
-                           const mih_range *ranges, size_t rb, size_t re, const vs_step *step,
-                           steme_visual_hits *out, vs_knn *kn)
-{
-    return verify_body(v, q, r, t, ranges, rb, re, step, out, kn, 0);
-}
-
-int vs_verify(const steme_visual *v, uint64_t q, unsigned r, unsigned t,
-              const mih_range *ranges, size_t rb, size_t re, const vs_step *step,
-              steme_visual_hits *out, vs_knn *kn)
-{
-    if (v->v_kernel->vk_needs & STEME_CPU_POPCNT)
-        return verify_popcnt(v, q, r, t, ranges, rb, re, step, out, kn);
-    return verify_portable(v, q, r, t, ranges, rb, re, step, out, kn);
 }
 
 void vs_step_levels(vs_step *st, const unsigned *order, unsigned n, unsigned i, int before,
@@ -130,7 +135,7 @@ void vs_step_levels(vs_step *st, const unsigned *order, unsigned n, unsigned i, 
     for (unsigned j = 0; j < n; j++) {
         if (j == i || (j > i && after < 0))
             continue;
-        st->st_mask[st->st_n] = mih_mask(order[j]);
+        st->st_mask[st->st_n] = mih_umask(order[j]);
         st->st_thr[st->st_n] = j < i ? before : after;
         st->st_n++;
     }

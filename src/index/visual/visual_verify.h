@@ -29,14 +29,33 @@ typedef struct vs_step {
 } vs_step;
 
 /*
+ * A prefetch cursor over runs verified in array order (pair plans): it keeps
+ * the memory reads VS_PF_AHEAD entries ahead of the kernel, across runs and
+ * tables. A pair plan at r = 4 reads ~7k hashes (55 KB) in ~70 short runs
+ * at random places in ~65 MB of tables; without the cursor the kernel
+ * waited for each run's lines in turn (half the query time).
+ */
+typedef struct vs_pf {
+    const mih_range *pf_ranges;
+    size_t pf_i;       /* run being prefetched */
+    size_t pf_end;     /* runs [.., pf_end) */
+    uint32_t pf_pos;   /* next entry of run pf_i to request */
+} vs_pf;
+
+/* Start a cursor over ranges[rb, re) and request the first entries. */
+void vs_pf_start(const steme_visual *v, vs_pf *pf, const mih_range *ranges, size_t rb,
+                 size_t re);
+
+/*
  * Verify the runs [rb, re) of `ranges` (all of table t) at radius r (k-NN:
  * at kn's tau): radius hits go to out with their ids deferred (the caller
  * runs vs_fill_ids), k-NN candidates to kn; each entry only if *step says
- * table t reports it. STEME_OK or STEME_E_NOMEM.
+ * table t reports it. pf (optional): the cursor started over these runs
+ * (and any verified after them). STEME_OK or STEME_E_NOMEM.
  */
 int vs_verify(const steme_visual *v, uint64_t q, unsigned r, unsigned t,
               const mih_range *ranges, size_t rb, size_t re, const vs_step *step,
-              steme_visual_hits *out, vs_knn *kn);
+              steme_visual_hits *out, vs_knn *kn, vs_pf *pf);
 
 /*
  * The level-plan rule for position i of order[0, n): earlier tables report
