@@ -71,7 +71,8 @@ typedef struct steme_kv_options {
     int create_if_missing;        /* default 1 */
     size_t lmdb_map_size;         /* bytes; default 64 GiB (address space only) */
     size_t rocksdb_cache_bytes;   /* block cache; default 64 MiB */
-    size_t rocksdb_write_buffer;  /* memtable size; default 64 MiB */
+    size_t rocksdb_write_buffer;  /* memtable size; default 64 MiB (4 MiB for the votes
+                                     column family, see kv_rocksdb_open.c) */
     int rocksdb_bloom_bits;       /* bloom bits per key; default 10; 0 = none */
     size_t pg_pool_size;          /* PG: connections, opened on demand; default 8 */
     const char *pg_table;         /* PG: table name ([a-z_][a-z0-9_]*); default "kv" */
