@@ -71,13 +71,17 @@ typedef struct steme_kv_options {
     int create_if_missing;        /* default 1 */
     size_t lmdb_map_size;         /* bytes; default 64 GiB (address space only) */
     size_t rocksdb_cache_bytes;   /* block cache; default 64 MiB */
-    size_t rocksdb_write_buffer;  /* memtable size; default 64 MiB (4 MiB for the votes
-                                     column family, see kv_rocksdb_open.c) */
+    size_t rocksdb_write_buffer;  /* memtable size; default 64 MiB (the votes column
+                                     family has its own, below) */
     int rocksdb_bloom_bits;       /* bloom bits per key; default 10; 0 = none */
     size_t pg_pool_size;          /* PG: connections, opened on demand; default 8 */
     const char *pg_table;         /* PG: table name ([a-z_][a-z0-9_]*); default "kv" */
     unsigned pg_retry_ms;         /* PG: retry budget of one call (serialization
                                    * failures, lost connections); default 30000 */
+    size_t rocksdb_votes_write_buffer; /* memtable size of the votes column family
+                                   * (V, VC, VW); default 4 MiB: small memtables make
+                                   * the skip-list inserts of votes cheaper, see
+                                   * kv_rocksdb_open.c; 0 = rocksdb_write_buffer */
 } steme_kv_options;
 
 void steme_kv_options_init(steme_kv_options *opts);

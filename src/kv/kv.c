@@ -28,6 +28,7 @@ void steme_kv_options_init(steme_kv_options *opts)
     opts->lmdb_map_size = (size_t)64 << 30;
     opts->rocksdb_cache_bytes = (size_t)64 << 20;
     opts->rocksdb_write_buffer = (size_t)64 << 20;
+    opts->rocksdb_votes_write_buffer = (size_t)4 << 20;
     opts->rocksdb_bloom_bits = 10;
     opts->pg_pool_size = 8;
     opts->pg_table = "kv";

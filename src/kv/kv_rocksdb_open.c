@@ -174,7 +174,7 @@ static int kv_rdb_build_options(kv_rdb *r, const steme_kv_options *o, int compre
         rocksdb_options_set_merge_operator(op, m);
         rocksdb_options_set_block_based_table_factory(op, kv_rdb_cf_has_bloom(i) ? with
                                                                                 : without);
-        if (i == KV_RDB_CF_VOTES && !o->rocksdb_write_buffer) {
+        if (i == KV_RDB_CF_VOTES && o->rocksdb_votes_write_buffer) {
             /* Votes: small memtables. A vote's apply is three skip-list
              * inserts, and on this VM (nested paging, 32 MiB L3 shared)
              * their cost is cache misses that grow with the memtable:
@@ -182,7 +182,7 @@ static int kv_rdb_build_options(kv_rdb *r, const steme_kv_options *o, int compre
              * 16 MiB: 9-10 us, 4 MiB: 6.6-7.3 us (the flushes and L0
              * compactions this adds run in the background). More
              * memtables absorb a flush that lags. */
-            rocksdb_options_set_write_buffer_size(op, (size_t)4 << 20);
+            rocksdb_options_set_write_buffer_size(op, o->rocksdb_votes_write_buffer);
             rocksdb_options_set_max_write_buffer_number(op, 4);
         } else {
             rocksdb_options_set_write_buffer_size(op, wb);
