@@ -290,6 +290,7 @@ void steme_db_close(steme_db *db)
     steme_wal_close(db->db_wal);
     steme_kv_close(db->db_kv);
     vote_cache_free(atomic_load(&db->db_vote_cache));
+    free(db->db_vote_scratch);
     pthread_rwlock_destroy(&db->db_apply_lock);
     pthread_mutex_destroy(&db->db_checkpoint_lock);
     for (int i = 0; i < DB_STRIPES; i++)

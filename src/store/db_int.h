@@ -75,6 +75,10 @@ struct steme_db {
     atomic_int db_checkpointing;
     pthread_mutex_t db_stripes[DB_STRIPES];
     _Atomic(struct vote_cache *) db_vote_cache;
+    /* Scratch of db_apply_vote_group (vote_apply_group.c), made on first
+     * use; only the WAL's on_durable callback uses it, and those calls
+     * never overlap. */
+    void *db_vote_scratch;
     int db_shared;                       /* pg mode: no WAL, conditional writes */
     atomic_uint_fast64_t db_jitter;      /* retry backoff jitter state */
 };

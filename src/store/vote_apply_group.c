@@ -230,7 +230,13 @@ static void apply_chunk(steme_db *db, size_t n, gvote *g, const uint8_t *const *
 void db_apply_vote_group(steme_db *db, size_t n, const uint8_t *const *bodies,
                          const size_t *lens, int *rcs, char *const *msgs, size_t msgcap)
 {
-    gvote *g = malloc(sizeof *g * (n < GROUP_CHUNK ? n : GROUP_CHUNK));
+    /* Scratch kept on the handle: ~280 KB, past malloc's mmap threshold, so
+     * a fresh allocation per group cost an mmap, a munmap and ~70 page
+     * faults. Callers never overlap (the WAL's on_durable calls are
+     * serialised), so one buffer serves them all; freed at close. */
+    gvote *g = db->db_vote_scratch;
+    if (!g)
+        g = db->db_vote_scratch = malloc(sizeof *g * GROUP_CHUNK);
     if (!g) {
         /* no scratch memory: apply one by one, as replay does */
         for (size_t i = 0; i < n; i++) {
@@ -244,5 +250,4 @@ void db_apply_vote_group(steme_db *db, size_t n, const uint8_t *const *bodies,
         size_t k = n - at < GROUP_CHUNK ? n - at : GROUP_CHUNK;
         apply_chunk(db, k, g, bodies + at, lens + at, rcs + at, msgs + at, msgcap);
     }
-    free(g);
 }
