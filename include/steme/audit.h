@@ -26,6 +26,7 @@
 #define STEME_AUDIT_H
 
 #include "steme/db.h"
+#include "steme/quota.h"
 #include "steme/records.h"
 
 #ifdef __cplusplus
@@ -49,6 +50,42 @@ steme_audit *steme_db_audit(steme_db *db);
  * STEME_E_ENGINE, STEME_E_IO.
  */
 int steme_audit_put(steme_audit *a, const steme_query_audit *q);
+
+/*
+ * Charge q->agent for one query with n_lenses lenses at The Meter
+ * (steme/quota.h, window of q->timestamp) and record q, in ONE atomic
+ * engine write: after a crash the charge and the record are both there or
+ * neither, and a refused query (out->allowed false, STEME_OK returned)
+ * writes nothing. This is steme_query's path: one write per query instead
+ * of two. Durability as above (the engine's own log, no WAL, no sync).
+ * Unlike steme_audit_put, the query id is NOT checked against the stored
+ * records (that read would be on every query): q->query_id must be new,
+ * as steme_query makes them (time-ordered, with 80 random bits, see
+ * steme/query.h); reusing one would orphan the older record. *out is as
+ * steme_quota_check_and_record's. Returns STEME_OK (read out->allowed),
+ * STEME_E_INVALID (NULL handle, q or out; bad field), STEME_E_TOO_BIG,
+ * STEME_E_BAD_UTF8, STEME_E_CORRUPT (stored usage or limit damaged),
+ * STEME_E_CROSS_ENGINE (an engine layout where the audit and usage
+ * families live in different engines), STEME_E_NOMEM, STEME_E_ENGINE,
+ * STEME_E_IO; on an error nothing is written or charged.
+ */
+int steme_audit_put_charged(steme_audit *a, const steme_query_audit *q, unsigned n_lenses,
+                            steme_quota_result *out);
+
+/*
+ * steme_audit_put_charged for n records (at most STEME_QUOTA_MANY_MAX) in
+ * ONE engine write (steme_quota_check_and_record_many): what a server
+ * does with the queries that finish while another write is under way.
+ * Records of one agent are charged in order. outs[i] and rcs[i] are record
+ * i's answer: rcs[i] STEME_OK and outs[i].allowed (charged and written),
+ * STEME_OK and not allowed (refused: nothing of it written), or the error
+ * that kept it out (a record that does not validate, its agent's damaged
+ * usage), which does not stop the others. Returns STEME_OK when the write
+ * was made, else its error (then nothing is written and every rcs[i] is
+ * that error, or the record's own); the statuses are those above.
+ */
+int steme_audit_put_charged_many(steme_audit *a, size_t n, const steme_query_audit *qs,
+                                 unsigned n_lenses, steme_quota_result *outs, int *rcs);
 
 /*
  * Read the record of query_id. Its encoding is copied into buf (caller's,

@@ -16,9 +16,10 @@
  * What a query does, in order:
  *
  *  1. Checks the request (nothing is charged or written for a bad one).
- *  2. Charges the asking agent at The Meter (steme/quota.h): operation
- *     query, 5 tokens + 1 for the lens, no payload. A refused query returns
- *     STEME_E_QUOTA, fills out->quota_* and writes nothing at all.
+ *  2. Asks The Meter (steme/quota.h) whether the asking agent can pay for
+ *     the query: operation query, 5 tokens + 1 for the lens, no payload. A
+ *     refused query returns STEME_E_QUOTA, fills out->quota_* and writes
+ *     nothing at all. (The charge is written at step 6.)
  *  3. Gathers candidates from the subject+predicate index, newest first:
  *       - superseded assertions are left out unless include_superseded;
  *       - as_of != 0 keeps only timestamp <= as_of (the scan starts there);
@@ -29,13 +30,21 @@
  *     by 0.5^(age / decay_half_life_ms), age = (as_of, or now) - timestamp
  *     (0 for an assertion from the future), before the lens runs.
  *  5. Resolves with the lens (below), ranks every candidate and claim.
- *  6. Skeptic only: a conflict score >= STEME_ESCALATION_THRESHOLD (0.8)
+ *  6. Charges the agent and writes one audit record (steme/audit.h: the
+ *     query id, agent, time, subject, predicate, lens, every candidate
+ *     hash, winner, confidence, duration) in ONE atomic write
+ *     (steme_audit_put_charged). The charge is checked again there, under
+ *     the agent's meter lock: if concurrent queries of the agent spent its
+ *     last tokens since step 2, this one is refused with STEME_E_QUOTA and
+ *     writes nothing. The query fails if the write fails: an answer is never
+ *     given without its audit, nor without its charge.
+ *  7. Skeptic only: a conflict score >= STEME_ESCALATION_THRESHOLD (0.8)
  *     raises an escalation on (subject, predicate), unless one is already
  *     open for it (out->escalation says which).
- *  7. Writes one audit record (steme/audit.h): the query id, agent, time,
- *     subject, predicate, lens, every candidate hash, winner, confidence,
- *     duration. The query fails if its audit cannot be written: an answer
- *     is never given without its audit.
+ *
+ * Query ids (out->query_id, the audit record's id): the first 6 bytes are
+ * the query's time (Unix ms, big-endian), the other 10 random, so ids are
+ * roughly time-ordered and unique without a lookup.
  *
  * Claims: a claim is a distinct typed object value (steme_value_equal:
  * int 1 and float 1.0 are different claims, "a" and "A" too).
@@ -201,10 +210,40 @@ typedef struct steme_resolution {
  * written); the statuses of the stores it reads and writes
  * (STEME_E_CORRUPT, STEME_E_ENGINE, STEME_E_IO, STEME_E_FATAL,
  * STEME_E_NOMEM); STEME_E_INTERNAL (libsodium failed to start). On any failure out holds no memory (lens, quota_* and
- * explanation may be set). A query that fails after the Meter charged it
- * stays charged and has no audit record.
+ * explanation may be set). A query that fails before step 6 is neither
+ * charged nor audited; one whose escalation (step 7) fails stays charged
+ * and audited.
  */
 int steme_query(steme_db *db, const steme_query_request *req, steme_resolution *out);
+
+/*
+ * steme_query in three steps, for a server that writes the charges and
+ * audit records of its concurrent queries in one engine write
+ * (steme_query is exactly prepare, commit_many of one, finish):
+ *
+ * steme_query_prepare: steps 1-5 (checks, the Meter's pre-check, gather,
+ * resolve); fills *out (query id, time, candidates, winner, duration) but
+ * charges and writes nothing. Returns as steme_query, except that it
+ * cannot fail on a write; on failure out holds no memory.
+ *
+ * steme_query_commit_many: step 6 for n queries prepared on db (n at most
+ * STEME_QUOTA_MANY_MAX), in ONE atomic engine write
+ * (steme_audit_put_charged_many): each is charged and audited, or refused
+ * by the Meter (a concurrent query of its agent spent the tokens since its
+ * pre-check) and writes nothing. rcs[i] is query i's status: STEME_OK,
+ * STEME_E_QUOTA (outs[i]->quota_* and explanation set, out released) or
+ * an error (out released). Returns STEME_OK when the write was made, else
+ * its error (every rcs[i] an error then). reqs[i] must be the request
+ * outs[i] was prepared from, unchanged.
+ *
+ * steme_query_finish: step 7 (skeptic escalation) and the explanation,
+ * for a committed query. Returns STEME_OK or the escalation store's status
+ * (out released then; the query stays charged and audited).
+ */
+int steme_query_prepare(steme_db *db, const steme_query_request *req, steme_resolution *out);
+int steme_query_commit_many(steme_db *db, size_t n, const steme_query_request *const *reqs,
+                            steme_resolution *const *outs, int *rcs);
+int steme_query_finish(steme_db *db, const steme_query_request *req, steme_resolution *out);
 
 /* Release what *r owns and zero it. NULL is a no-op. */
 void steme_resolution_free(steme_resolution *r);

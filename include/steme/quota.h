@@ -16,7 +16,9 @@
  *     \0QL:{agent}           -> limit, u64 LE                            LMDB
  *
  * Atomicity: check_and_record holds the agent's stripe lock across read,
- * check and write, so two threads never both spend an agent's last tokens.
+ * check and write, so two threads never both spend an agent's last tokens;
+ * check_and_record_many holds the locks of all its agents (taken in one
+ * global order) across its reads, checks and its one write.
  *
  * Durability (a deliberate choice): usage is charged on every operation's
  * path, so it is written straight to the engine, not through the WAL and
@@ -99,6 +101,51 @@ int steme_quota_cost(steme_quota_op op, unsigned n_lenses, size_t payload_bytes,
 int steme_quota_check_and_record(steme_quota *q, const steme_agent_id *agent,
                                  steme_quota_op op, unsigned n_lenses, size_t payload_bytes,
                                  uint64_t now_ms, steme_quota_result *out);
+
+/* Most operations one steme_quota_check_and_record_many may charge. */
+#define STEME_QUOTA_MANY_MAX 1024u
+
+/*
+ * Adds the writes that operation i pays for to the batch of a bulk charge
+ * (below); called once more with i == n after the last operation (for
+ * writes the caller prefers to add together, in key order: the engine
+ * inserts neighbouring keys faster). Called with the Meter's locks of every
+ * agent of the call held: it must not call The Meter. Returns STEME_OK, or
+ * a status (with steme_db_errmsg set) that cancels the whole call.
+ */
+typedef int (*steme_quota_batch_fn)(void *ctx, size_t i, steme_kv_batch *b);
+
+/*
+ * Charge n operations of one kind (op, n_lenses, payload_bytes as
+ * steme_quota_check_and_record) of agents[i] at now_ms[i], in order, in
+ * ONE atomic engine write, together with what add(ctx, i, b) puts in the
+ * batch for each allowed operation i, then add(ctx, n, b) (add NULL:
+ * nothing more). After a
+ * crash all of it is there or none. Operations of one agent are checked
+ * in order, each against the usage left by the earlier ones, so the sum
+ * charged never passes the limit; a refused operation writes nothing and
+ * add is not called for it. add may be called again for every allowed
+ * operation with a new batch when a pg write lost a race and the charges
+ * are checked again. add's keys must live in the engine of the usage
+ * records (on the hybrid engine, RocksDB: audit, votes, escalations),
+ * else the write fails with STEME_E_CROSS_ENGINE. The write is made like a
+ * single charge's (durability above).
+ * outs[i] is as steme_quota_check_and_record's *out; rcs[i] is STEME_OK
+ * (read outs[i].allowed) or the error that kept operation i from being
+ * charged (STEME_E_CORRUPT: its agent's stored usage or limit is damaged),
+ * which does not stop the others.
+ * Returns STEME_OK when the write was made (or nothing was allowed);
+ * otherwise nothing is written and every rcs[i] is the returned status:
+ * STEME_E_INVALID (NULL argument, unknown op, n > STEME_QUOTA_MANY_MAX),
+ * STEME_E_NOMEM, STEME_E_ENGINE, STEME_E_IO, STEME_E_BUSY (pg: kept
+ * colliding with other nodes), STEME_E_CROSS_ENGINE, or add's status.
+ * n == 0 is STEME_OK.
+ */
+int steme_quota_check_and_record_many(steme_quota *q, size_t n, const steme_agent_id *agents,
+                                      steme_quota_op op, unsigned n_lenses,
+                                      size_t payload_bytes, const uint64_t *now_ms,
+                                      steme_quota_batch_fn add, void *ctx,
+                                      steme_quota_result *outs, int *rcs);
 
 /* The agent's budget in now_ms's window (nothing is charged). Returns
  * STEME_OK, STEME_E_INVALID, STEME_E_CORRUPT, STEME_E_NOMEM, STEME_E_ENGINE. */

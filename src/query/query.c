@@ -1,16 +1,24 @@
 /*
- * query.c - steme_query: check the request, charge The Meter, gather,
- * resolve, escalate a contested skeptic result, audit (steme/query.h).
+ * query.c - steme_query: check the request, ask The Meter, gather, resolve,
+ * charge and audit in one write, escalate a contested skeptic result
+ * (steme/query.h); also in three steps (prepare, commit_many, finish) for
+ * a server that commits concurrent queries together.
  *
- * Order matters: the Meter is asked before anything is read, so a refused
- * query costs the engine one read-modify-write and writes nothing else;
- * the audit is written last, with the final winner and duration, and a
- * query whose audit cannot be written fails (no unaudited answers).
+ * Order matters: the Meter is asked before anything is read (a read of
+ * the agent's limit and usage), so a refused query costs two reads and
+ * writes nothing. The charge itself is written with the audit record, in
+ * one atomic engine write, once the winner and duration are known
+ * (steme_audit_put_charged): it is checked again there under the agent's
+ * meter lock, so concurrent queries never overspend, and a query refused
+ * there (another query spent the last tokens meanwhile) writes nothing
+ * either. A query whose charge and audit cannot be written fails (no
+ * unaudited answers); a skeptic escalation is raised after them.
  *
- * Query ids are 16 random bytes from libsodium. libsodium must be
- * initialised once per process; that, and the random key of the claim
- * digests (query_lens.c), happen under a pthread_once and stay read-only
- * after (the only static state of the read path).
+ * Query ids: the query's time (6 bytes) then 10 random bytes from
+ * libsodium. libsodium must be initialised once per process; that, and
+ * the random key of the claim digests (query_lens.c), happen under a
+ * pthread_once and stay read-only after (the only static state of the
+ * read path).
  */
 #include <math.h>
 #include <pthread.h>
@@ -26,6 +34,8 @@
 #include "steme/escalations.h"
 #include "steme/quota.h"
 #include "store/db_int.h"   /* db_fail: the per-thread message of steme_db_errmsg */
+
+#define Q_LENSES 1u   /* lenses one query applies (its Meter cost is 5 + this) */
 
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 /* Written once inside q_once, read-only after. */
@@ -134,31 +144,44 @@ static int check_request(steme_db *db, const steme_query_request *req, size_t *l
     return STEME_OK;
 }
 
-/* Charge the query; STEME_E_QUOTA (and nothing written) when refused. */
-static int meter(steme_db *db, const steme_query_request *req, uint64_t now,
-                 steme_resolution *out)
+/* The Meter said no: fill the refusal (explanation, message); STEME_E_QUOTA. */
+static int refused(steme_db *db, uint64_t cost, uint64_t limit, uint64_t remaining,
+                   uint64_t reset_at, steme_resolution *out)
 {
-    steme_quota *q = steme_db_quota(db);
-    steme_quota_result res;
-    int rc = steme_quota_check_and_record(q, &req->agent, STEME_QUOTA_QUERY, 1, 0, now, &res);
-    if (rc != STEME_OK)
-        return rc;
-    out->quota_allowed = res.allowed;
-    out->quota_limit = res.limit;
-    out->quota_remaining = res.remaining;
-    out->quota_reset_at = res.reset_at;
-    if (res.allowed)
-        return STEME_OK;
+    out->quota_allowed = false;
+    out->quota_limit = limit;
+    out->quota_remaining = remaining;
+    out->quota_reset_at = reset_at;
     snprintf(out->explanation, sizeof out->explanation,
              "Refused by the Meter: a query costs %llu tokens, %llu of %llu remain this hour; "
              "the budget resets at %llu.",
-             (unsigned long long)res.cost, (unsigned long long)res.remaining,
-             (unsigned long long)out->quota_limit, (unsigned long long)res.reset_at);
+             (unsigned long long)cost, (unsigned long long)remaining,
+             (unsigned long long)limit, (unsigned long long)reset_at);
     return db_fail(db, STEME_E_QUOTA,
                    "query refused by the Meter: quota exceeded (cost %llu, remaining %llu, "
                    "limit %llu, resets at %llu ms)",
-                   (unsigned long long)res.cost, (unsigned long long)res.remaining,
-                   (unsigned long long)out->quota_limit, (unsigned long long)res.reset_at);
+                   (unsigned long long)cost, (unsigned long long)remaining,
+                   (unsigned long long)limit, (unsigned long long)reset_at);
+}
+
+/* Ask the Meter before anything is read: STEME_E_QUOTA (nothing written)
+ * when the agent cannot pay for the query. Charges nothing: the charge is
+ * written with the audit record (steme_query_commit_many), checked again
+ * there. */
+static int meter_precheck(steme_db *db, const steme_query_request *req, uint64_t now,
+                          steme_resolution *out)
+{
+    uint64_t cost;
+    steme_error e;
+    int rc = steme_quota_cost(STEME_QUOTA_QUERY, Q_LENSES, 0, &cost, &e);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "query: %s", e.message);
+    steme_quota_status st;
+    if ((rc = steme_quota_get_status(steme_db_quota(db), &req->agent, now, &st)) != STEME_OK)
+        return rc;
+    if (st.remaining >= cost)
+        return STEME_OK;
+    return refused(db, cost, st.limit, st.remaining, st.reset_at, out);
 }
 
 /* Skeptic: raise an escalation on (subject, predicate) once while open. */
@@ -195,39 +218,42 @@ static int escalate(steme_db *db, const steme_query_request *req, uint64_t now,
     return rc;
 }
 
-static int audit(steme_db *db, const steme_query_request *req, uint64_t now,
-                 const steme_resolution *out)
+/* Fill the audit record of a prepared query; its candidate hashes go in
+ * hashes[0..n_candidates). */
+static void audit_record(const steme_query_request *req, const steme_resolution *out,
+                         steme_hash *hashes, steme_query_audit *q)
 {
-    steme_hash *hashes = NULL;
-    if (out->n_candidates) {
-        hashes = malloc(out->n_candidates * sizeof *hashes);
-        if (!hashes)
-            return db_fail(db, STEME_E_NOMEM, "query: out of memory for the audit record");
-        for (size_t i = 0; i < out->n_candidates; i++)
-            hashes[i] = out->candidates[i].hash;
-    }
-    steme_query_audit q;
-    memset(&q, 0, sizeof q);
-    q.query_id = out->query_id;
-    q.agent = req->agent;
-    q.timestamp = now;
-    q.subject = req->subject;
-    q.subject_len = req->subject_len;
-    q.predicate = req->predicate;
-    q.predicate_len = req->predicate_len;
-    q.lens = req->lens;
-    q.candidates = hashes;
-    q.n_candidates = out->n_candidates;
-    q.has_winner = out->has_winner;
-    q.winner = out->winner;
-    q.confidence = out->confidence;
-    q.duration_us = out->duration_us;
-    int rc = steme_audit_put(steme_db_audit(db), &q);
-    free(hashes);
-    return rc;
+    for (size_t i = 0; i < out->n_candidates; i++)
+        hashes[i] = out->candidates[i].hash;
+    memset(q, 0, sizeof *q);
+    q->query_id = out->query_id;
+    q->agent = req->agent;
+    q->timestamp = out->timestamp;
+    q->subject = req->subject;
+    q->subject_len = req->subject_len;
+    q->predicate = req->predicate;
+    q->predicate_len = req->predicate_len;
+    q->lens = req->lens;
+    q->candidates = hashes;
+    q->n_candidates = out->n_candidates;
+    q->has_winner = out->has_winner;
+    q->winner = out->winner;
+    q->confidence = out->confidence;
+    q->duration_us = out->duration_us;
 }
 
-int steme_query(steme_db *db, const steme_query_request *req, steme_resolution *out)
+/* A new query id: the query's Unix ms time in 6 bytes big-endian, then 10
+ * random bytes. Time-ordered ids go into the by-id index near each other
+ * (an append, not a random insert, in the engine's sorted structures); 80
+ * random bits keep them unique without reading the index first. */
+static void new_query_id(uint64_t now, steme_id16 *id)
+{
+    for (int i = 0; i < 6; i++)
+        id->bytes[i] = (uint8_t)(now >> (40 - 8 * i));
+    randombytes_buf(id->bytes + 6, sizeof id->bytes - 6);
+}
+
+int steme_query_prepare(steme_db *db, const steme_query_request *req, steme_resolution *out)
 {
     if (!db)
         return STEME_E_INVALID;
@@ -246,10 +272,10 @@ int steme_query(steme_db *db, const steme_query_request *req, steme_resolution *
     uint64_t t0 = mono_us();
     uint64_t now = req->now_ms ? req->now_ms : clock_ms();
     out->timestamp = now;
-    if ((rc = meter(db, req, now, out)) != STEME_OK)
+    if ((rc = meter_precheck(db, req, now, out)) != STEME_OK)
         return rc;
 
-    randombytes_buf(out->query_id.bytes, sizeof out->query_id.bytes);
+    new_query_id(now, &out->query_id);
     uint64_t ref = req->as_of ? req->as_of : now;
     if ((rc = q_gather(db, req, ref, limit, out)) != STEME_OK)
         goto fail;
@@ -258,16 +284,101 @@ int steme_query(steme_db *db, const steme_query_request *req, steme_resolution *
                 steme_strerror(rc));
         goto fail;
     }
-    if (req->lens == STEME_LENS_SKEPTIC && out->n_claims > 1 &&
-        out->conflict >= STEME_ESCALATION_THRESHOLD &&
-        (rc = escalate(db, req, now, out)) != STEME_OK)
-        goto fail;
-    q_explain(out, req);
     out->duration_us = mono_us() - t0;
-    if ((rc = audit(db, req, now, out)) != STEME_OK)
-        goto fail;
     return STEME_OK;
 fail:
     release(out);
     return rc;
+}
+
+int steme_query_commit_many(steme_db *db, size_t n, const steme_query_request *const *reqs,
+                            steme_resolution *const *outs, int *rcs)
+{
+    if (!db)
+        return STEME_E_INVALID;
+    if (n == 0)
+        return STEME_OK;
+    if (!reqs || !outs || !rcs)
+        return db_fail(db, STEME_E_INVALID, "query commit: NULL argument");
+    if (n > STEME_QUOTA_MANY_MAX)
+        return db_fail(db, STEME_E_INVALID, "query commit: %zu queries, more than %u", n,
+                       (unsigned)STEME_QUOTA_MANY_MAX);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!reqs[i] || !outs[i])
+            return db_fail(db, STEME_E_INVALID, "query commit: NULL query %zu", i);
+        total += outs[i]->n_candidates;
+    }
+    /* One allocation for every record and candidate list of the batch. */
+    steme_hash stack_h[64];
+    steme_query_audit stack_q[1];
+    steme_quota_result stack_r[1];
+    steme_hash *hashes = total <= 64 ? stack_h : malloc(total * sizeof *hashes);
+    steme_query_audit *qs = n == 1 ? stack_q : malloc(n * sizeof *qs);
+    steme_quota_result *res = n == 1 ? stack_r : malloc(n * sizeof *res);
+    int rc;
+    if (!hashes || !qs || !res) {
+        rc = db_fail(db, STEME_E_NOMEM, "query: out of memory for the audit records");
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = rc;
+    } else {
+        for (size_t i = 0, at = 0; i < n; i++) {
+            audit_record(reqs[i], outs[i], hashes + at, &qs[i]);
+            at += outs[i]->n_candidates;
+        }
+        rc = steme_audit_put_charged_many(steme_db_audit(db), n, qs, Q_LENSES, res, rcs);
+    }
+    for (size_t i = 0; i < n; i++) {
+        steme_resolution *out = outs[i];
+        if (rcs[i] == STEME_OK && !res[i].allowed)
+            rcs[i] = refused(db, res[i].cost, res[i].limit, res[i].remaining,
+                             res[i].reset_at, out);
+        if (rcs[i] != STEME_OK) {
+            release(out);
+            continue;
+        }
+        out->quota_allowed = true;
+        out->quota_remaining = res[i].remaining;
+        out->quota_reset_at = res[i].reset_at;
+    }
+    if (hashes != stack_h)
+        free(hashes);
+    if (qs != stack_q)
+        free(qs);
+    if (res != stack_r)
+        free(res);
+    return rc;
+}
+
+int steme_query_finish(steme_db *db, const steme_query_request *req, steme_resolution *out)
+{
+    if (!db)
+        return STEME_E_INVALID;
+    if (!req || !out)
+        return db_fail(db, STEME_E_INVALID, "query finish: NULL argument");
+    /* After the charge and the audit, so that a query the Meter refuses at
+     * the last moment has written nothing, escalation included. */
+    int rc = STEME_OK;
+    if (req->lens == STEME_LENS_SKEPTIC && out->n_claims > 1 &&
+        out->conflict >= STEME_ESCALATION_THRESHOLD &&
+        (rc = escalate(db, req, out->timestamp, out)) != STEME_OK) {
+        release(out);
+        return rc;
+    }
+    q_explain(out, req);
+    return STEME_OK;
+}
+
+int steme_query(steme_db *db, const steme_query_request *req, steme_resolution *out)
+{
+    int rc = steme_query_prepare(db, req, out);
+    if (rc != STEME_OK)
+        return rc;
+    int one = STEME_OK;
+    rc = steme_query_commit_many(db, 1, &req, &out, &one);
+    if (rc == STEME_OK)
+        rc = one;
+    if (rc != STEME_OK)
+        return rc;
+    return steme_query_finish(db, req, out);
 }

@@ -12,7 +12,9 @@
  *
  * The asking agent is X-Agent-Id: the query engine charges it at the Meter
  * (429 with X-Quota-* when refused; nothing is written then) and writes the
- * audit record under it.
+ * audit record under it. The charge and the audit record are written by the
+ * committer with those of the other queries finishing at the same time
+ * (srv_query.h); this file parses, prepares and answers.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "server/srv_int.h"
 #include "server/srv_jw.h"
+#include "server/srv_query.h"
 #include "steme/query.h"
 
 static int parse_lens(const char *s, steme_lens *out)
@@ -248,31 +251,65 @@ static void resolution_answer(const steme_resolution *res, srv_resp *out)
     out->content_type = "application/json";
 }
 
+/* The answer of a query whose prepare or commit said rc (not STEME_OK). */
+static void query_failed(srv *s, int rc, const steme_resolution *res, srv_resp *out)
+{
+    if (rc == STEME_E_QUOTA && !res->quota_allowed) {
+        atomic_fetch_add(&s->metrics.quota_refused, 1);
+        srv_quota_refused(out, res->quota_limit, res->quota_remaining, res->quota_reset_at);
+    } else {
+        srv_error_db(out, s, rc, "query");
+    }
+}
+
+int srv_query_begin(srv_req *r, srv_resp *out, srv_qjob *job)
+{
+    memset(job, 0, sizeof *job);
+    job->conn = r->conn;
+    if (!srv_auth_reader(r, out))
+        return 0;
+    steme_query_request_init(&job->req);
+    if (!parse_request(r, out, &job->req))
+        return 0;
+    job->req.now_ms = srv_now_ms();
+    int rc = steme_query_prepare(r->s->db, &job->req, &job->res);
+    if (rc != STEME_OK) {
+        query_failed(r->s, rc, &job->res, out);
+        steme_resolution_free(&job->res);
+        return 0;
+    }
+    return 1;
+}
+
+void srv_query_end(srv *s, srv_qjob *job, srv_resp *out)
+{
+    steme_resolution *res = &job->res;
+    int rc = job->rc;
+    if (rc == STEME_OK)
+        rc = steme_query_finish(s->db, &job->req, res);
+    if (rc != STEME_OK) {
+        query_failed(s, rc, res, out);
+    } else {
+        atomic_fetch_add(&s->metrics.queries, 1);
+        uint64_t now = srv_now_ms();
+        resolution_answer(res, out);
+        srv_header(out, "X-Quota-Remaining", "%llu", (unsigned long long)res->quota_remaining);
+        srv_header(out, "X-Quota-Reset", "%llu",
+                   (unsigned long long)(res->quota_reset_at > now
+                                            ? (res->quota_reset_at - now + 999) / 1000 : 0));
+    }
+    steme_resolution_free(res);
+}
+
+/* The route table's handler: the same query, committed by this worker
+ * alone (srv_http.c sends queries through the committer instead). */
 void srv_h_query(srv_req *r, srv_resp *out)
 {
-    if (!srv_auth_reader(r, out))
+    srv_qjob job;
+    if (!srv_query_begin(r, out, &job))
         return;
-    steme_query_request req;
-    steme_query_request_init(&req);
-    if (!parse_request(r, out, &req))
-        return;
-    req.now_ms = srv_now_ms();
-    steme_resolution res;
-    memset(&res, 0, sizeof res);
-    int rc = steme_query(r->s->db, &req, &res);
-    if (rc == STEME_E_QUOTA && !res.quota_allowed) {
-        atomic_fetch_add(&r->s->metrics.quota_refused, 1);
-        srv_quota_refused(out, res.quota_limit, res.quota_remaining, res.quota_reset_at);
-    } else if (rc != STEME_OK) {
-        srv_error_db(out, r->s, rc, "query");
-    } else {
-        atomic_fetch_add(&r->s->metrics.queries, 1);
-        uint64_t now = srv_now_ms();
-        resolution_answer(&res, out);
-        srv_header(out, "X-Quota-Remaining", "%llu", (unsigned long long)res.quota_remaining);
-        srv_header(out, "X-Quota-Reset", "%llu",
-                   (unsigned long long)(res.quota_reset_at > now
-                                            ? (res.quota_reset_at - now + 999) / 1000 : 0));
-    }
-    steme_resolution_free(&res);
+    const steme_query_request *req = &job.req;
+    steme_resolution *res = &job.res;
+    steme_query_commit_many(r->s->db, 1, &req, &res, &job.rc);
+    srv_query_end(r->s, &job, out);
 }

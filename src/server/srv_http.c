@@ -9,6 +9,10 @@
  * destroy the 413 before the client reads it. A Content-Length beyond
  * SRV_DRAIN_FACTOR x the limit is not worth reading: that one is answered
  * at once and the connection closed.
+ *
+ * Queries go through the committer (srv_query.h): the connection may be
+ * suspended after dispatch, and MHD calls the access handler once more
+ * when the committer resumes it; the context's job then holds the query.
  */
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -16,6 +20,7 @@
 
 #include "server/srv_http.h"
 #include "server/srv_int.h"
+#include "server/srv_query.h"
 
 #define SRV_DRAIN_FACTOR 16
 
@@ -24,6 +29,7 @@ typedef struct srv_conn_ctx {
     uint8_t *body;
     size_t len, cap;
     int too_big;
+    srv_qjob *job;     /* a query handed to the committer (srv_query.h) */
 } srv_conn_ctx;
 
 static void resp_free(srv_resp *r)
@@ -80,8 +86,31 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, srv *s, srv_route_
     return ret;
 }
 
-static void dispatch(srv *s, struct MHD_Connection *conn, const char *url, const char *method,
-                     srv_conn_ctx *cx, srv_resp *out, srv_route_id *route)
+/* A query through the committer: 1 if its connection is suspended until
+ * the committer has written it, else 0 with the answer in out. */
+static int query_async(srv *s, srv_req *req, srv_conn_ctx *cx, srv_resp *out)
+{
+    srv_qjob *job = malloc(sizeof *job);
+    if (!job) {
+        srv_json(out, 500, NULL);
+        return 0;
+    }
+    if (!srv_query_begin(req, out, job)) {
+        free(job);
+        return 0;
+    }
+    cx->job = job;   /* before the submit: the committer may resume at once */
+    if (!srv_committer_submit(s->committer, job))
+        return 1;
+    cx->job = NULL;
+    srv_query_end(s, job, out);
+    free(job);
+    return 0;
+}
+
+/* Route and run the request; 1 if it was suspended (no answer yet). */
+static int dispatch(srv *s, struct MHD_Connection *conn, const char *url, const char *method,
+                    srv_conn_ctx *cx, srv_resp *out, srv_route_id *route)
 {
     srv_req req;
     memset(&req, 0, sizeof req);
@@ -102,16 +131,19 @@ static void dispatch(srv *s, struct MHD_Connection *conn, const char *url, const
             srv_error(out, 404, "HTTP_NOT_FOUND", "no route %s %s (see /v1/openapi.json)", method,
                       url);
         }
-        return;
+        return 0;
     }
     if (cx->too_big) {
         srv_error(out, 413, "HTTP_BODY_TOO_LARGE", "the body is larger than %zu bytes",
                   s->max_body);
-        return;
+        return 0;
     }
     if (is_write && !srv_auth_check(&req, out))
-        return;
+        return 0;
+    if (*route == SRV_R_QUERY && s->committer)
+        return query_async(s, &req, cx, out);
     h(&req, out);
+    return 0;
 }
 
 enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -173,9 +205,19 @@ enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const char *u
     }
     srv_resp out;
     memset(&out, 0, sizeof out);
+    if (cx->job) {
+        /* Called again after the committer resumed the connection. */
+        if (!cx->job->done)
+            return MHD_YES;
+        srv_query_end(s, cx->job, &out);
+        free(cx->job);
+        cx->job = NULL;
+        return send_resp(conn, s, SRV_R_QUERY, cx->start_us, &out, 0);
+    }
     srv_route_id route = SRV_R_UNMATCHED;
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    dispatch(s, conn, url, m, cx, &out, &route);
+    if (dispatch(s, conn, url, m, cx, &out, &route))
+        return MHD_YES;   /* suspended: answered when resumed */
     return send_resp(conn, s, route, cx->start_us, &out, cx->too_big);
 }
 
@@ -186,6 +228,10 @@ void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_conn_ctx *cx = *con_cls;
     if (!cx)
         return;
+    if (cx->job) {   /* never resumed: only when MHD gives up on the connection */
+        steme_resolution_free(&cx->job->res);
+        free(cx->job);
+    }
     free(cx->body);
     free(cx);
     *con_cls = NULL;

@@ -101,6 +101,8 @@ typedef struct srv {
     srv_metrics metrics;
     srv_vector_index vec;       /* DB/vectors (shared with `steme similar`) */
     steme_pvisual *visual;      /* DB/visual (shared with `steme visual`) */
+    struct srv_committer *committer; /* writes queries' charges + audits (srv_query.h) */
+    struct srv_catchup *catchup; /* shared db: index catch-up (srv_catchup.c), else NULL */
 } srv;
 
 /* ------------------------------------------------ indexes (srv_index.c) */
@@ -117,6 +119,14 @@ steme_vector_store *srv_vectors(srv *s);
 /* Create the vector index (record in the database, then the store) unless one appeared
  * meanwhile; the caller then re-reads srv_vectors() and checks its dim. */
 int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err);
+/* Open the vector store from the database's record unless it is open
+ * (the catch-up, for another node's first add). STEME_E_NOTFOUND: no record. */
+int srv_vectors_open_db(srv *s, steme_error *err);
+/* A handler's add: on a shared database logged for the other nodes first
+ * (srv_catchup.c), then applied here; else straight into the index. Return
+ * as steme_vector_store_insert / steme_pvisual_insert. */
+int srv_index_vector_add(srv *s, steme_vector_store *vs, const steme_hash *id, const float *vec);
+int srv_index_visual_add(srv *s, uint64_t phash, const steme_hash *id);
 /* "l2" / "cosine" / "ip" <-> steme_vector_metric (0: unknown name). */
 const char *srv_metric_name(int metric);
 int srv_metric_parse(const char *name);

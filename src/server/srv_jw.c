@@ -252,15 +252,19 @@ void srv_jw_i64(srv_jw *w, int64_t v)
 
 size_t srv_jw_format_real(double v, char *out)
 {
-    static const double pow10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    static const double pow10[18] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                     1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
     double a = fabs(v);
     /* Fast path: a = r / 10^d exactly as strtod would read "r with d
-     * decimals" back: r and 10^d are exact doubles (r < 2^53, d <= 9) and
-     * IEEE division rounds correctly, so r / 10^d == a proves that the
-     * decimal text reads back as a. The smallest such d is the shortest
-     * text of this form. */
-    if (a < 1e9) {
-        for (int d = 0; d <= 9; d++) {
+     * decimals" back: r and 10^d are exact doubles (r < 2^53, d <= 17, and
+     * powers of ten are exact up to 10^22) and IEEE division rounds
+     * correctly, so r / 10^d == a proves that the decimal text reads back
+     * as a. The smallest such d is the shortest text of this form. Scores
+     * and shares like 2/3 need 16-17 decimals: this path spares them
+     * printf's multi-precision digits, the costliest part of an answer;
+     * so do recency scores (times in ms, integers near 1.7e12). */
+    if (a < 9007199254740992.0) {
+        for (int d = 0; d <= 17; d++) {
             double r = nearbyint(a * pow10[d]);
             if (r >= 9007199254740992.0)
                 break;

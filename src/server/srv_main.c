@@ -32,6 +32,7 @@
 #include "server/server.h"
 #include "server/srv_http.h"
 #include "server/srv_int.h"
+#include "server/srv_query.h"
 
 #define SRV_DEFAULT_MAX_BODY (1u << 20)
 #define SRV_DEFAULT_DRAIN_MS 10000u
@@ -158,7 +159,15 @@ static int run_serve(int argc, char **argv)
         return cli_fail(cli_exit_for_status(rc), "serve", "%s", e.message);
     }
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (srv_committer_start(s->db, &s->committer) != STEME_OK) {
+        srv_indexes_close(s);
+        steme_db_close(s->db);
+        free(s);
+        return cli_fail(CLI_ERROR, "serve", "cannot start the query committer thread");
+    }
+    /* SUSPEND_RESUME: a query waits for the committer without its worker */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
         flags |= MHD_USE_EPOLL;
     else if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
@@ -171,6 +180,7 @@ static int run_serve(int argc, char **argv)
         srv_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_END);
     if (!d) {
+        srv_committer_free(s->committer);
         srv_indexes_close(s);
         steme_db_close(s->db);
         free(s);
@@ -199,7 +209,9 @@ static int run_serve(int argc, char **argv)
         waited += 5;
     }
     long left = atomic_load(&s->inflight);
+    srv_committer_stop(s->committer);   /* resumes what it holds: before MHD stops */
     MHD_stop_daemon(d);
+    srv_committer_free(s->committer);
     srv_indexes_close(s);
     steme_db_close(s->db);
     if (left > 0)
@@ -215,5 +227,7 @@ const cli_cmd cli_cmd_serve = {
     "[--threads N (worker threads, default 8 x cores, 16..64)] [--max-body BYTES (default 1 MiB)]\n"
     "[--drain-ms MS (on SIGTERM/SIGINT, wait this long for in-flight requests; default 10000)]\n"
     "[--index-dir DIR (this node's vector and visual indexes; default the --db directory;\n"
-    "                  with --db postgres://... the index routes answer 503 without it)]",
+    "                  with --db postgres://... the index routes answer 503 without it;\n"
+    "                  there they catch up with the adds of other nodes, and an empty\n"
+    "                  DIR is rebuilt from the database: docs/scale-out.md)]",
     run_serve};

@@ -10,6 +10,11 @@
  * loss on power failure is acceptable (see audit.h). RocksDB's own log
  * keeps it across kill -9.
  *
+ * steme_audit_put_charged writes the same two keys in the batch of the
+ * query's Meter charge (steme_quota_check_and_record_with): one engine
+ * write per query for both, and no read of the by-id key first (the id is
+ * new by construction: time-ordered and 80 random bits, audit.h).
+ *
  * The by-id value is the middle of the AU key (agent, then time big-endian),
  * so get rebuilds the AU key from it without decoding anything.
  *
@@ -22,6 +27,7 @@
 
 #include "steme/audit.h"
 #include "steme/keys.h"
+#include "steme/quota.h"
 #include "store/db_int.h"
 #include "store/store_page.h"
 
@@ -133,6 +139,183 @@ int steme_audit_put(steme_audit *a, const steme_query_audit *q)
     if (enc != stackbuf)
         free(enc);
     return rc;
+}
+
+/* ------------------------------------------------------ charged puts */
+
+/* Both keys are fixed-size: 4 + 16 and 4 + 32 + 8 + 16 bytes. */
+#define AQ_KEY_CAP 32
+#define AU_KEY_CAP 80
+
+/* One record of a charged put, encoded with both keys. */
+typedef struct charged_rec {
+    uint8_t aq[AQ_KEY_CAP], au[AU_KEY_CAP], val[AQ_VALUE_LEN];
+    size_t aqlen, aulen, len;
+    uint8_t *enc;
+} charged_rec;
+
+typedef struct charged_put {
+    steme_db *db;
+    const charged_rec *recs;
+    const size_t *order;   /* charge j is recs[order[j]] */
+    size_t m;              /* charges */
+    size_t *taken;         /* the charges add_record was called for */
+    size_t ntaken;
+} charged_put;
+
+/* a < b for the by-id keys of charges a and b */
+static int aq_less(const charged_put *c, size_t a, size_t b)
+{
+    const charged_rec *x = &c->recs[c->order[a]], *y = &c->recs[c->order[b]];
+    size_t n = x->aqlen < y->aqlen ? x->aqlen : y->aqlen;
+    int d = memcmp(x->aq, y->aq, n);
+    return d < 0 || (d == 0 && x->aqlen < y->aqlen);
+}
+
+/* The Meter's batch filler: for charge i its by-agent key; at the end
+ * (i == m) every taken charge's by-id key, in key order. The charges are
+ * sorted by agent and the ids start with their time, so each run of
+ * inserts lands next to the one before in the engine's sorted memtable,
+ * which is cheaper than alternating between the two indexes. */
+static int add_record(void *ctx, size_t i, steme_kv_batch *b)
+{
+    charged_put *c = ctx;
+    int rc = STEME_OK;
+    if (i < c->m) {
+        const charged_rec *r = &c->recs[c->order[i]];
+        rc = steme_kv_batch_put(b, r->au, r->aulen, r->enc, r->len);
+        c->taken[c->ntaken++] = i;
+    } else {
+        for (size_t k = 1; k < c->ntaken; k++)   /* insertion sort: ids arrive nearly sorted */
+            for (size_t j = k; j > 0 && aq_less(c, c->taken[j], c->taken[j - 1]); j--) {
+                size_t t = c->taken[j];
+                c->taken[j] = c->taken[j - 1];
+                c->taken[j - 1] = t;
+            }
+        for (size_t k = 0; k < c->ntaken && rc == STEME_OK; k++) {
+            const charged_rec *r = &c->recs[c->order[c->taken[k]]];
+            rc = steme_kv_batch_put(b, r->aq, r->aqlen, r->val, sizeof r->val);
+        }
+        c->ntaken = 0;   /* a pg retry calls again from the first charge */
+    }
+    if (rc != STEME_OK)
+        return db_fail(c->db, rc, "put audit: building the batch");
+    return STEME_OK;
+}
+
+/* Validate and encode q into r (enc malloc'd); the status, message set. */
+static int charged_prepare(steme_db *db, const steme_query_audit *q, charged_rec *r)
+{
+    steme_error e;
+    int rc = steme_query_audit_validate(q, &e);
+    if (rc != STEME_OK)
+        return db_fail(db, rc, "put audit: %s", e.message);
+    size_t need = steme_query_audit_encoded_size(q);
+    if (!(r->enc = malloc(need)))
+        return db_fail(db, STEME_E_NOMEM, "put audit: out of memory");
+    if ((rc = steme_query_audit_encode(q, r->enc, need, &r->len, &e)) != STEME_OK)
+        return db_fail(db, rc, "put audit: %s", e.message);
+    uint8_t aq[STEME_KEY_MAX], au[STEME_KEY_MAX];
+    if ((rc = aq_key(&q->query_id, aq, &r->aqlen)) != STEME_OK ||
+        (rc = au_key(&q->agent, q->timestamp, &q->query_id, au, &r->aulen)) != STEME_OK)
+        return db_fail(db, rc, "put audit: cannot build keys");
+    if (r->aqlen > sizeof r->aq || r->aulen > sizeof r->au)
+        return db_fail(db, STEME_E_INTERNAL, "put audit: key longer than its fixed size");
+    memcpy(r->aq, aq, r->aqlen);
+    memcpy(r->au, au, r->aulen);
+    aq_value(&q->agent, q->timestamp, r->val);
+    return STEME_OK;
+}
+
+int steme_audit_put_charged_many(steme_audit *a, size_t n, const steme_query_audit *qs,
+                                 unsigned n_lenses, steme_quota_result *outs, int *rcs)
+{
+    steme_db *db = adb(a);
+    if (!db)
+        return STEME_E_INVALID;
+    if (n == 0)
+        return STEME_OK;
+    if (!qs || !outs || !rcs)
+        return db_fail(db, STEME_E_INVALID, "put audit: NULL argument");
+    if (n > STEME_QUOTA_MANY_MAX)
+        return db_fail(db, STEME_E_INVALID, "put audit: %zu records at once, more than %u", n,
+                       (unsigned)STEME_QUOTA_MANY_MAX);
+    charged_rec *recs = calloc(n, sizeof *recs);
+    steme_agent_id *agents = malloc(n * sizeof *agents);
+    uint64_t *times = malloc(n * sizeof *times);
+    size_t *item = malloc(n * sizeof *item);      /* record k is qs[item[k]] */
+    size_t *order = malloc(n * sizeof *order);    /* charge j is record order[j] */
+    size_t *taken = malloc(n * sizeof *taken);
+    steme_quota_result *res = malloc(n * sizeof *res);
+    int *crc = malloc(n * sizeof *crc);
+    int rc = STEME_OK;
+    if (!recs || !agents || !times || !item || !order || !taken || !res || !crc) {
+        rc = db_fail(db, STEME_E_NOMEM, "put audit: out of memory");
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = rc;
+        goto done;
+    }
+    /* A record that does not validate is neither charged nor written; the
+     * others go on without it. */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(&outs[i], 0, sizeof outs[i]);
+        if ((rcs[i] = charged_prepare(db, &qs[i], &recs[m])) != STEME_OK) {
+            free(recs[m].enc);
+            recs[m].enc = NULL;
+            continue;
+        }
+        item[m++] = i;
+    }
+    /* Charges sorted by agent, stable: one agent's still in their order. */
+    for (size_t k = 0; k < m; k++) {
+        size_t j = k;
+        for (; j > 0 && memcmp(qs[item[order[j - 1]]].agent.bytes, qs[item[k]].agent.bytes,
+                               STEME_AGENT_ID_LEN) > 0;
+             j--)
+            order[j] = order[j - 1];
+        order[j] = k;
+    }
+    for (size_t j = 0; j < m; j++) {
+        agents[j] = qs[item[order[j]]].agent;
+        times[j] = qs[item[order[j]]].timestamp;
+    }
+    charged_put c = {db, recs, order, m, taken, 0};
+    /* No "id already used" read (see audit.h): the ids are new by
+     * construction, and the charges and all the keys are one write. */
+    rc = steme_quota_check_and_record_many(steme_db_quota(db), m, agents, STEME_QUOTA_QUERY,
+                                           n_lenses, 0, times, add_record, &c, res, crc);
+    for (size_t j = 0; j < m; j++) {
+        outs[item[order[j]]] = res[j];
+        rcs[item[order[j]]] = crc[j];
+    }
+done:
+    for (size_t i = 0; recs && i < n; i++)
+        free(recs[i].enc);
+    free(recs);
+    free(agents);
+    free(times);
+    free(item);
+    free(order);
+    free(taken);
+    free(res);
+    free(crc);
+    return rc;
+}
+
+int steme_audit_put_charged(steme_audit *a, const steme_query_audit *q, unsigned n_lenses,
+                            steme_quota_result *out)
+{
+    steme_db *db = adb(a);
+    if (!db)
+        return STEME_E_INVALID;
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!q || !out)
+        return db_fail(db, STEME_E_INVALID, "put audit: NULL %s", q ? "result" : "record");
+    int rc1 = STEME_OK;
+    int rc = steme_audit_put_charged_many(a, 1, q, n_lenses, out, &rc1);
+    return rc != STEME_OK ? rc : rc1;
 }
 
 int steme_audit_get(steme_audit *a, const steme_id16 *query_id, steme_buf *buf,

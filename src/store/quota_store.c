@@ -15,21 +15,29 @@
  * commit (a sync) per charge would double the cost of a vote for a record
  * whose loss on power failure only gives an agent back a few tokens.
  *
+ * check_and_record_many (quota_bulk.c) charges several operations (a
+ * server's concurrent queries) in one engine write, with the writes each one pays for (their
+ * audit records) in the same batch: the charge and what it paid for are on
+ * disk together or not at all. It holds every stripe involved at once,
+ * taken in address order (no deadlock), reads each distinct usage record
+ * once, and writes each once, whatever the number of charges to it.
+ *
  * pg mode (several nodes charging one agent): the stripe lock covers this
  * process only, so the usage write carries a precondition "the record is
  * still the one I read" (write_usage). A node that loses the race writes
  * nothing, reads the winner's record and checks the limit again: the sum
  * charged never passes the limit, whatever the number of nodes.
  */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "steme/keys.h"
 #include "steme/quota.h"
-#include "store/db_int.h"
+#include "store/quota_int.h"
 
 #define LIMIT_BODY_LEN (STEME_AGENT_ID_LEN + 8)
 
-static steme_db *qdb(steme_quota *q) { return (steme_db *)q; }
 
 steme_quota *steme_db_quota(steme_db *db) { return (steme_quota *)db; }
 
@@ -52,14 +60,14 @@ int steme_quota_cost(steme_quota_op op, unsigned n_lenses, size_t payload_bytes,
     return STEME_OK;
 }
 
-static uint64_t reset_at_of(uint64_t hour)
+uint64_t quota_reset_at_of(uint64_t hour)
 {
     if (hour >= UINT64_MAX / STEME_QUOTA_HOUR_MS)
         return UINT64_MAX; /* the end of time: saturate rather than wrap */
     return (hour + 1) * STEME_QUOTA_HOUR_MS;
 }
 
-static int agent_key(steme_key_family fam, const steme_agent_id *agent, uint64_t hour,
+int quota_agent_key(steme_key_family fam, const steme_agent_id *agent, uint64_t hour,
                      uint8_t *buf, size_t *len)
 {
     steme_key k;
@@ -71,11 +79,11 @@ static int agent_key(steme_key_family fam, const steme_agent_id *agent, uint64_t
 }
 
 /* The agent's limit: its override, or the default. */
-static int read_limit(steme_db *db, const steme_agent_id *agent, uint64_t *limit, bool *over)
+int quota_read_limit(steme_db *db, const steme_agent_id *agent, uint64_t *limit, bool *over)
 {
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    int rc = agent_key(STEME_FAM_QUOTA_LIMIT, agent, 0, key, &klen);
+    int rc = quota_agent_key(STEME_FAM_QUOTA_LIMIT, agent, 0, key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "quota: limit key");
     rc = steme_kv_get_u64(db->db_kv, key, klen, limit);
@@ -93,7 +101,7 @@ static int read_limit(steme_db *db, const steme_agent_id *agent, uint64_t *limit
 
 /* The agent's usage record for hour (zeroed if none); its stored bytes
  * stay in *v (len 0 when there is none) for the charge's precondition. */
-static int read_usage_raw(steme_db *db, const uint8_t *key, size_t klen,
+int quota_read_usage_raw(steme_db *db, const uint8_t *key, size_t klen,
                           const steme_agent_id *agent, uint64_t hour, steme_quota_record *rec,
                           steme_buf *raw, int *found)
 {
@@ -122,7 +130,7 @@ static int read_usage(steme_db *db, const uint8_t *key, size_t klen, const steme
 {
     steme_buf v = STEME_BUF_INIT;
     int found;
-    int rc = read_usage_raw(db, key, klen, agent, hour, rec, &v, &found);
+    int rc = quota_read_usage_raw(db, key, klen, agent, hour, rec, &v, &found);
     steme_buf_free(&v);
     return rc;
 }
@@ -156,7 +164,7 @@ static int write_usage(steme_db *db, const uint8_t *key, size_t klen, const uint
 
 /* The stripe guarding an agent's meter: keyed by the usage prefix so it is
  * independent of other stores' stripes for the same agent. */
-static pthread_mutex_t *agent_stripe(steme_db *db, const steme_agent_id *agent)
+pthread_mutex_t *quota_agent_stripe(steme_db *db, const steme_agent_id *agent)
 {
     uint8_t k[4 + STEME_AGENT_ID_LEN] = {0, 'Q', 'T', ':'};
     memcpy(k + 4, agent->bytes, STEME_AGENT_ID_LEN);
@@ -172,9 +180,9 @@ static int charge_locked(steme_db *db, const steme_agent_id *agent, steme_quota_
     steme_quota_record rec;
     steme_buf old = STEME_BUF_INIT;
     int found = 0;
-    int rc = read_limit(db, agent, &limit, &over);
+    int rc = quota_read_limit(db, agent, &limit, &over);
     if (rc == STEME_OK)
-        rc = read_usage_raw(db, key, klen, agent, hour, &rec, &old, &found);
+        rc = quota_read_usage_raw(db, key, klen, agent, hour, &rec, &old, &found);
     if (rc != STEME_OK) {
         steme_buf_free(&old);
         return rc;
@@ -211,7 +219,7 @@ int steme_quota_check_and_record(steme_quota *q, const steme_agent_id *agent,
                                  steme_quota_op op, unsigned n_lenses, size_t payload_bytes,
                                  uint64_t now_ms, steme_quota_result *out)
 {
-    steme_db *db = qdb(q);
+    steme_db *db = quota_db(q);
     if (!db)
         return STEME_E_INVALID;
     if (out)
@@ -223,13 +231,13 @@ int steme_quota_check_and_record(steme_quota *q, const steme_agent_id *agent,
     if (rc != STEME_OK)
         return db_fail(db, rc, "%s", e.message);
     uint64_t hour = now_ms / STEME_QUOTA_HOUR_MS;
-    out->reset_at = reset_at_of(hour);
+    out->reset_at = quota_reset_at_of(hour);
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    if ((rc = agent_key(STEME_FAM_QUOTA_USAGE, agent, hour, key, &klen)) != STEME_OK)
+    if ((rc = quota_agent_key(STEME_FAM_QUOTA_USAGE, agent, hour, key, &klen)) != STEME_OK)
         return db_fail(db, rc, "quota: usage key");
 
-    pthread_mutex_t *m = agent_stripe(db, agent);
+    pthread_mutex_t *m = quota_agent_stripe(db, agent);
     for (unsigned attempt = 0;; attempt++) {
         pthread_mutex_lock(m);
         rc = charge_locked(db, agent, op, hour, key, klen, out);
@@ -247,7 +255,7 @@ int steme_quota_check_and_record(steme_quota *q, const steme_agent_id *agent,
 int steme_quota_get_status(steme_quota *q, const steme_agent_id *agent, uint64_t now_ms,
                            steme_quota_status *out)
 {
-    steme_db *db = qdb(q);
+    steme_db *db = quota_db(q);
     if (!db)
         return STEME_E_INVALID;
     if (!agent || !out)
@@ -256,18 +264,18 @@ int steme_quota_get_status(steme_quota *q, const steme_agent_id *agent, uint64_t
     uint64_t hour = now_ms / STEME_QUOTA_HOUR_MS;
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    int rc = agent_key(STEME_FAM_QUOTA_USAGE, agent, hour, key, &klen);
+    int rc = quota_agent_key(STEME_FAM_QUOTA_USAGE, agent, hour, key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "quota status: usage key");
     steme_quota_record rec;
-    if ((rc = read_limit(db, agent, &out->limit, &out->is_override)) != STEME_OK ||
+    if ((rc = quota_read_limit(db, agent, &out->limit, &out->is_override)) != STEME_OK ||
         (rc = read_usage(db, key, klen, agent, hour, &rec)) != STEME_OK) {
         memset(out, 0, sizeof *out);
         return rc;
     }
     out->used = rec.tokens_used;
     out->remaining = rec.tokens_used < out->limit ? out->limit - rec.tokens_used : 0;
-    out->reset_at = reset_at_of(hour);
+    out->reset_at = quota_reset_at_of(hour);
     out->assert_ops = rec.assert_ops;
     out->vote_ops = rec.vote_ops;
     out->query_ops = rec.query_ops;
@@ -276,7 +284,7 @@ int steme_quota_get_status(steme_quota *q, const steme_agent_id *agent, uint64_t
 
 int steme_quota_set_limit(steme_quota *q, const steme_agent_id *agent, uint64_t limit)
 {
-    steme_db *db = qdb(q);
+    steme_db *db = quota_db(q);
     if (!db)
         return STEME_E_INVALID;
     if (!agent)
@@ -285,7 +293,7 @@ int steme_quota_set_limit(steme_quota *q, const steme_agent_id *agent, uint64_t 
     memcpy(body, agent->bytes, STEME_AGENT_ID_LEN);
     for (int i = 0; i < 8; i++)
         body[STEME_AGENT_ID_LEN + i] = (uint8_t)(limit >> (8 * i));
-    pthread_mutex_t *m = agent_stripe(db, agent);
+    pthread_mutex_t *m = quota_agent_stripe(db, agent);
     pthread_mutex_lock(m);
     int rc = db_log_and_apply(db, DB_LOG_QUOTA_LIMIT, body, sizeof body);
     pthread_mutex_unlock(m);
@@ -308,7 +316,7 @@ int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len,
         limit = limit << 8 | body[STEME_AGENT_ID_LEN + i];
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    int rc = agent_key(STEME_FAM_QUOTA_LIMIT, &agent, 0, key, &klen);
+    int rc = quota_agent_key(STEME_FAM_QUOTA_LIMIT, &agent, 0, key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "quota limit record: key");
     rc = limit == 0 ? steme_kv_delete(db->db_kv, key, klen, DB_APPLY_FLAGS)

@@ -2,7 +2,8 @@
  * the cost charged, a refused query (STEME_E_QUOTA, quota fields, no audit,
  * no charge), every allowed query audited with what it saw and decided;
  * and bad input (NULLs, bad subject/predicate, unknown lens, bad options)
- * refused with a clear message, charging and writing nothing. */
+ * refused with a clear message, charging and writing nothing; queries
+ * prepared apart and committed in one write (steme_query_commit_many). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,6 +106,84 @@ static void charged_and_refused(void **state)
     assert_true(r.quota_allowed);
     steme_resolution_free(&r);
     assert_int_equal(audits_of(f->db, 200), 3);
+}
+
+/* steme_query in three steps, several queries committed in one write: each
+ * is checked against what the earlier ones of its agent spent; the one the
+ * Meter refuses at commit writes nothing; the others are charged and
+ * audited under the id prepare gave them. */
+static void prepared_queries_committed_together(void **state)
+{
+    tq_fx *f = *state;
+    steme_agent_id asker = tq_agent(210);
+    assert_int_equal(steme_quota_set_limit(steme_db_quota(f->db), &asker, 2 * STEME_QUERY_COST),
+                     STEME_OK);
+    enum { N = 4 };
+    steme_query_request reqs[N];
+    steme_resolution res[N];
+    const steme_query_request *rp[N];
+    steme_resolution *op[N];
+    int rcs[N];
+    for (int i = 0; i < N; i++) {
+        tq_request(&reqs[i], i == 2 ? STEME_LENS_SKEPTIC : STEME_LENS_CONSENSUS);
+        /* 0, 1, 3: the agent with room for two; 2: another agent */
+        reqs[i].agent = i == 2 ? tq_agent(211) : asker;
+        reqs[i].now_ms = TQ_NOW + (uint64_t)i;
+        /* All pass the Meter's pre-check: nothing is charged before commit. */
+        assert_int_equal(steme_query_prepare(f->db, &reqs[i], &res[i]), STEME_OK);
+        assert_int_equal(res[i].n_candidates, 3);
+        rp[i] = &reqs[i];
+        op[i] = &res[i];
+    }
+    assert_int_equal(used_of(f->db, 210), 0);
+    assert_int_equal(audits_of(f->db, 210), 0);
+    /* Ids: the time first (6 bytes, big-endian), so ordered, and distinct. */
+    assert_true(memcmp(res[0].query_id.bytes, res[1].query_id.bytes, 16) < 0);
+    assert_int_equal(res[0].query_id.bytes[5], (uint8_t)TQ_NOW);
+    assert_int_equal(steme_query_commit_many(f->db, N, rp, op, rcs), STEME_OK);
+    assert_int_equal(rcs[0], STEME_OK);
+    assert_int_equal(rcs[1], STEME_OK);
+    assert_int_equal(rcs[2], STEME_OK);
+    assert_int_equal(rcs[3], STEME_E_QUOTA);
+    assert_true(res[0].quota_allowed);
+    assert_int_equal(res[0].quota_remaining, STEME_QUERY_COST);
+    assert_int_equal(res[1].quota_remaining, 0);
+    assert_false(res[3].quota_allowed);
+    assert_int_equal(res[3].quota_limit, 2 * STEME_QUERY_COST);
+    assert_null(res[3].candidates);
+    assert_non_null(strstr(res[3].explanation, "Meter"));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(steme_query_finish(f->db, &reqs[i], &res[i]), STEME_OK);
+        assert_true(res[i].explanation[0] != 0);
+        steme_buf buf = STEME_BUF_INIT;
+        steme_query_audit a;
+        assert_int_equal(steme_audit_get(steme_db_audit(f->db), &res[i].query_id, &buf, &a),
+                         STEME_OK);
+        assert_int_equal(a.timestamp, TQ_NOW + (uint64_t)i);
+        assert_int_equal(a.n_candidates, 3);
+        assert_int_equal(a.duration_us, res[i].duration_us);
+        steme_buf_free(&buf);
+    }
+    steme_buf buf = STEME_BUF_INIT;
+    steme_query_audit a;
+    assert_int_equal(steme_audit_get(steme_db_audit(f->db), &res[3].query_id, &buf, &a),
+                     STEME_E_NOTFOUND);
+    steme_buf_free(&buf);
+    assert_int_equal(used_of(f->db, 210), 2 * STEME_QUERY_COST);
+    assert_int_equal(used_of(f->db, 211), STEME_QUERY_COST);
+    assert_int_equal(audits_of(f->db, 210), 2);
+    for (int i = 0; i < N; i++)
+        steme_resolution_free(&res[i]);
+
+    /* Bad input: nothing charged or written. */
+    assert_int_equal(steme_query_commit_many(f->db, 0, NULL, NULL, NULL), STEME_OK);
+    assert_int_equal(steme_query_commit_many(f->db, 1, NULL, op, rcs), STEME_E_INVALID);
+    rp[0] = NULL;
+    assert_int_equal(steme_query_commit_many(f->db, 1, rp, op, rcs), STEME_E_INVALID);
+    assert_int_equal(steme_query_commit_many(NULL, 1, rp, op, rcs), STEME_E_INVALID);
+    assert_int_equal(steme_query_finish(f->db, NULL, &res[0]), STEME_E_INVALID);
+    assert_int_equal(steme_query_prepare(f->db, NULL, &res[0]), STEME_E_INVALID);
+    assert_int_equal(used_of(f->db, 210), 2 * STEME_QUERY_COST);
 }
 
 static void every_query_audited(void **state)
@@ -271,6 +350,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(charged_and_refused, setup, tq_teardown),
         cmocka_unit_test_setup_teardown(every_query_audited, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(prepared_queries_committed_together, setup, tq_teardown),
         cmocka_unit_test_setup_teardown(bad_input, setup, tq_teardown),
         cmocka_unit_test_setup_teardown(system_clock, setup, tq_teardown),
     };

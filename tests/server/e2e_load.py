@@ -1,12 +1,14 @@
-"""Scenarios under load: concurrent clients whose votes all count, and SIGTERM
-while writers run (clean exit; a restart sees every acknowledged write).
+"""Scenarios under load: concurrent clients whose votes all count, concurrent
+queries of one agent against the Meter, and SIGTERM while writers and readers
+run (clean exit; a restart sees every acknowledged write and every answered
+query's audit record).
 """
 import http.client
 import shutil
 import signal
 import threading
 
-from e2e_lib import TIMEOUT, check, key, Server, assertion, query
+from e2e_lib import TIMEOUT, agent_hex, check, key, Server, assertion, query
 
 
 def scenario_concurrent(binary):
@@ -58,8 +60,118 @@ def scenario_concurrent(binary):
         s.kill()
 
 
+def scenario_queries_meter(binary):
+    """16 threads query as ONE agent until the Meter refuses: the server writes
+    concurrent queries' charges and audits together (srv_commit.c), and still
+    exactly the budget's worth are answered 200, each with its own audit
+    record, and every 429 carries X-Quota-* and writes nothing."""
+    import time
+    s = Server(binary).start()
+    try:
+        c = s.client()
+        author, reader = key(61), key(62)
+        for i in range(3):
+            st, b, _ = c.post("/v1/assertions", assertion(author, "mq", "p", "v%d" % i), author)
+            check(st == 201, "setup assert", st, b)
+        hour0 = int(time.time()) // 3600
+        ok_ids, refused, errors, lock = [], [0], [], threading.Lock()
+
+        def worker(t):
+            try:
+                cl = s.client()
+                while True:
+                    st, b, r = cl.get("/v1/query?subject=mq&predicate=p&lens=vote", reader)
+                    if st == 429:
+                        check(r.getheader("X-Quota-Limit") == "10000" and
+                              r.getheader("Retry-After") is not None, "429 headers", b)
+                        with lock:
+                            refused[0] += 1
+                        return
+                    check(st == 200 and len(b["candidates"]) == 3, "query", st, b)
+                    check(r.getheader("X-Quota-Remaining") is not None, "remaining header")
+                    with lock:
+                        ok_ids.append(b["query_id"])
+            except Exception as e:  # reported by the main thread
+                errors.append("thread %d: %r" % (t, e))
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT * 5)
+        check(not errors, "worker errors", errors[:3])
+        check(not any(t.is_alive() for t in threads), "a worker hung")
+        check(refused[0] == 16, "every thread ended on a 429", refused[0])
+        check(len(set(ok_ids)) == len(ok_ids), "query ids are distinct")
+        if int(time.time()) // 3600 == hour0:   # else a second hour's budget joined in
+            check(len(ok_ids) == 10000 // 6, "answered queries = the budget's worth", len(ok_ids))
+        st, a, _ = c.get("/v1/audit?agent=%s&limit=10000" % agent_hex(reader))
+        check(st == 200, "audit listing", st, a)
+        listed = sorted(r["query_id"] for r in a["records"])
+        check(listed == sorted(ok_ids), "audit records = answered queries",
+              len(listed), len(ok_ids))
+        for qid in ok_ids[:20]:
+            st, rec, _ = c.get("/v1/audit?query_id=" + qid)
+            check(st == 200 and rec["query_id"] == qid, "audit by id", st, rec)
+        s.stop()   # a clean exit (and, under ASan, no leak report)
+    finally:
+        s.kill()
+
+
+def scenario_kill_queries(binary):
+    """kill -9 while readers query: a restart finds the audit record (and the
+    charge) of every query that was answered 200."""
+    s = Server(binary).start()
+    db = s.db
+    answered, lock, enough = [], threading.Lock(), threading.Event()
+    sk0 = key(3700)
+
+    def reader(t):
+        sk = key(3700 + t)
+        try:
+            cl = s.client()
+            for i in range(100000):
+                st, b, _ = cl.get("/v1/query?subject=kq&predicate=p", sk)
+                if st != 200:
+                    return
+                with lock:
+                    answered.append(b["query_id"])
+                    if len(answered) >= 300:
+                        enough.set()
+        except (OSError, http.client.HTTPException):
+            return              # the server died: not answered
+
+    threads = [threading.Thread(target=reader, args=(t,)) for t in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        check(enough.wait(TIMEOUT * 2), "readers made no progress")
+        s.proc.kill()           # SIGKILL: no drain, no close
+        s.proc.wait(TIMEOUT)
+        s.proc = None
+        for t in threads:
+            t.join(TIMEOUT)
+        check(not any(t.is_alive() for t in threads), "a reader hung")
+        s2 = Server(binary, db=db).start()
+        try:
+            c = s2.client()
+            for qid in answered:
+                st, b, _ = c.get("/v1/audit?query_id=" + qid)
+                check(st == 200, "answered query's audit lost after kill -9", qid, st)
+            st, a, _ = c.get("/v1/audit?agent=%s&limit=10000" % agent_hex(sk0))
+            mine = sum(1 for r in a["records"])
+            check(st == 200 and mine >= 1, "reader 0's audit trail", st, mine)
+            s2.stop()
+        finally:
+            s2.kill()
+    finally:
+        s.kill()
+        shutil.rmtree(db, ignore_errors=True)
+
+
 def scenario_drain_restart(binary):
-    """SIGTERM while writers run: clean exit, and a restart sees every acknowledged write."""
+    """SIGTERM while writers and readers run: clean exit, and a restart sees every
+    acknowledged write and the audit record of every answered query."""
     s = Server(binary).start()
     db = s.db
     acked, lock, started = [], threading.Lock(), threading.Event()
@@ -81,7 +193,23 @@ def scenario_drain_restart(binary):
         except (OSError, http.client.HTTPException):
             return              # connection closed by the shutdown: not acknowledged
 
+    answered = []   # query ids of 200 answers: each must have its audit record
+
+    def reader(t):
+        sk = key(3500 + t)
+        try:
+            cl = s.client()
+            for i in range(100000):
+                st, b, _ = cl.get("/v1/query?subject=drain&predicate=p&limit=5", sk)
+                if st != 200:
+                    return      # 503 while draining: not answered
+                with lock:
+                    answered.append(b["query_id"])
+        except (OSError, http.client.HTTPException):
+            return              # connection closed by the shutdown: not answered
+
     threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    threads += [threading.Thread(target=reader, args=(t,)) for t in range(4)]
     try:
         for t in threads:
             t.start()
@@ -96,6 +224,10 @@ def scenario_drain_restart(binary):
             for h in acked:
                 st, b, _ = c.get("/v1/assertions/" + h)
                 check(st == 200, "acknowledged write lost after restart", h, st)
+            check(answered, "readers got no answer")
+            for qid in answered:
+                st, b, _ = c.get("/v1/audit?query_id=" + qid)
+                check(st == 200, "answered query's audit lost after restart", qid, st)
             s2.stop(signal.SIGINT)
         finally:
             s2.kill()

@@ -80,6 +80,8 @@ static void test_bad_bodies(void **state) { run_scenario("bad_bodies"); }
 static void test_quota_429(void **state) { run_scenario("quota"); }
 static void test_concurrent_clients(void **state) { run_scenario("concurrent"); }
 static void test_sigterm_drain_restart(void **state) { run_scenario("drain_restart"); }
+static void test_concurrent_queries_meter(void **state) { run_scenario("queries_meter"); }
+static void test_kill_while_querying(void **state) { run_scenario("kill_queries"); }
 static void test_query_answer_json(void **state) { run_scenario("query_json"); }
 static void test_example_agent(void **state) { run_scenario("example_agent"); }
 static void test_vector_index(void **state) { run_scenario("vectors"); }
@@ -95,6 +97,8 @@ int main(void)
         cmocka_unit_test(test_quota_429),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_sigterm_drain_restart),
+        cmocka_unit_test(test_concurrent_queries_meter),
+        cmocka_unit_test(test_kill_while_querying),
         cmocka_unit_test(test_query_answer_json),
         cmocka_unit_test(test_example_agent),
         cmocka_unit_test(test_vector_index),

@@ -49,7 +49,8 @@ static void test_reals_fixed(void **state)
     static const double vs[] = {0.0, -0.0, 1.0, -1.0, 0.5, 0.95, 0.1, 0.2, 0.3, 1e-9, 1e-10,
                                 123456789.0, 999999999.5, 1e9, 1e15, 1e300, 5e-324,
                                 0.30000000000000004, 2.5e-12, 1.0 / 3.0, 4503599627370496.5,
-                                9007199254740993.0, -1234.5678};
+                                9007199254740993.0, -1234.5678, 2.0 / 3.0, 1700000000000.0,
+                                1700000000000.25, 9007199254740991.0, 0.123456789012345678};
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
         check_real(vs[i]);
     char b[40];
@@ -61,6 +62,14 @@ static void test_reals_fixed(void **state)
     assert_string_equal(b, "3.0");
     srv_jw_format_real(0.05, b);
     assert_string_equal(b, "0.05");
+    /* The fast path's reach: 16-17 decimals and large integral values
+     * come out shortest, without printf. */
+    srv_jw_format_real(2.0 / 3.0, b);
+    assert_string_equal(b, "0.6666666666666666");
+    srv_jw_format_real(1700000000000.0, b);
+    assert_string_equal(b, "1700000000000.0");
+    srv_jw_format_real(0.30000000000000004, b);
+    assert_string_equal(b, "0.30000000000000004");
 }
 
 static void test_reals_property(void **state)

@@ -1,5 +1,7 @@
 /* test_audit.c - the audit trail: put/get, query-id reuse, range listings
- * with pages and cursors vs a model, bad input, persistence across reopen. */
+ * with pages and cursors vs a model, bad input, persistence across reopen;
+ * charged puts (one write with the Meter's charge): refusals and invalid
+ * records write nothing, and what was acknowledged survives kill -9. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "steme/audit.h"
 #include "testutil.h"
+#include "store_pg.h" /* before store_testlib.h: charged puts run on pg too */
 #include "store_testlib.h"
 
 static steme_hash g_cands[3] = {{{1}}, {{2}}, {{3}}};
@@ -90,6 +96,134 @@ static void put_get_reopen(void **state)
                                             &n), STEME_OK);
     assert_int_equal(n, 1); /* the refused records left nothing behind */
     steme_buf_free(&buf);
+    steme_db_close(db);
+    tu_rmtree_free(dir);
+}
+
+/* ------------------------------------------------------ charged puts */
+
+#define HOUR_T0 (1700000000000ull / STEME_QUOTA_HOUR_MS * STEME_QUOTA_HOUR_MS)
+
+static int audit_exists(steme_audit *au, const steme_query_audit *q)
+{
+    steme_buf buf = STEME_BUF_INIT;
+    steme_query_audit got;
+    int rc = steme_audit_get(au, &q->query_id, &buf, &got);
+    steme_buf_free(&buf);
+    assert_true(rc == STEME_OK || rc == STEME_E_NOTFOUND);
+    return rc == STEME_OK;
+}
+
+static uint64_t used_of(steme_db *db, int agent)
+{
+    steme_agent_id a;
+    memset(&a, 0, sizeof a);
+    a.bytes[0] = (uint8_t)agent;
+    steme_quota_status st;
+    assert_int_equal(steme_quota_get_status(steme_db_quota(db), &a, HOUR_T0, &st), STEME_OK);
+    return st.used;
+}
+
+/* Several records, one write: each charged in order against its agent's
+ * budget, a refused or invalid one written nowhere, the others found by id
+ * and by agent, charge and record together. */
+static void charged_many(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("audit-charged");
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
+    steme_audit *au = steme_db_audit(db);
+    steme_agent_id a1;
+    memset(&a1, 0, sizeof a1);
+    a1.bytes[0] = 1;
+    assert_int_equal(steme_quota_set_limit(steme_db_quota(db), &a1, 15), STEME_OK);
+    steme_query_audit qs[5] = {make(1, HOUR_T0 + 1, 101), make(2, HOUR_T0 + 2, 102),
+                               make(1, HOUR_T0 + 3, 103), make(2, HOUR_T0 + 4, 104),
+                               make(1, HOUR_T0 + 5, 105)};
+    qs[3].subject_len = 0;   /* does not validate */
+    steme_quota_result outs[5];
+    int rcs[5];
+    assert_int_equal(steme_audit_put_charged_many(au, 5, qs, 1, outs, rcs), STEME_OK);
+    int want_rc[5] = {STEME_OK, STEME_OK, STEME_OK, STEME_E_INVALID, STEME_OK};
+    int want_allowed[5] = {1, 1, 1, 0, 0};   /* 6 + 6 <= 15, a third would be 18 */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(rcs[i], want_rc[i]);
+        assert_int_equal(outs[i].allowed, want_allowed[i]);
+        assert_int_equal(audit_exists(au, &qs[i]), want_allowed[i]);
+    }
+    assert_int_equal(outs[2].remaining, 3);
+    assert_int_equal(outs[4].limit, 15);
+    assert_int_equal(used_of(db, 1), 12);
+    assert_int_equal(used_of(db, 2), 6);
+    seen s;
+    memset(&s, 0, sizeof s);
+    steme_audit_cursor c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(steme_audit_list_agent(au, &a1, 0, UINT64_MAX, 0, &c, seen_fn, &s, NULL),
+                     STEME_OK);
+    assert_int_equal(s.n, 2);
+
+    /* One at a time: a refused one writes nothing. */
+    steme_query_audit one = make(1, HOUR_T0 + 6, 106);
+    steme_quota_result r;
+    assert_int_equal(steme_audit_put_charged(au, &one, 1, &r), STEME_OK);
+    assert_false(r.allowed);
+    assert_false(audit_exists(au, &one));
+    one = make(3, HOUR_T0 + 6, 107);
+    assert_int_equal(steme_audit_put_charged(au, &one, 1, &r), STEME_OK);
+    assert_true(r.allowed);
+    assert_true(audit_exists(au, &one));
+    one.subject = NULL;
+    assert_int_equal(steme_audit_put_charged(au, &one, 1, &r), STEME_E_INVALID);
+
+    /* Bad input. */
+    assert_int_equal(steme_audit_put_charged(au, NULL, 1, &r), STEME_E_INVALID);
+    assert_int_equal(steme_audit_put_charged(au, &qs[0], 1, NULL), STEME_E_INVALID);
+    assert_int_equal(steme_audit_put_charged(NULL, &qs[0], 1, &r), STEME_E_INVALID);
+    assert_int_equal(steme_audit_put_charged_many(au, 0, NULL, 1, NULL, NULL), STEME_OK);
+    assert_int_equal(steme_audit_put_charged_many(au, 2, NULL, 1, outs, rcs), STEME_E_INVALID);
+    assert_int_equal(steme_audit_put_charged_many(au, STEME_QUOTA_MANY_MAX + 1, qs, 1, outs, rcs),
+                     STEME_E_INVALID);
+    assert_int_equal(used_of(db, 1), 12);
+    steme_db_close(db);
+    tu_rmtree_free(dir);
+}
+
+/* kill -9 right after the call returned: the charge and the record are
+ * there after a restart (the engine's own log, written before returning). */
+static void charged_survives_kill(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("audit-kill");
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
+    steme_db_close(db);
+    steme_query_audit qs[3] = {make(1, HOUR_T0 + 1, 201), make(2, HOUR_T0 + 2, 202),
+                               make(1, HOUR_T0 + 3, 203)};
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        steme_db_options o;
+        steme_db_options_init(&o);
+        steme_db *cdb;
+        steme_error e;
+        steme_quota_result outs[3];
+        int rcs[3];
+        if (steme_db_open(dir, &o, &cdb, &e) != STEME_OK ||
+            steme_audit_put_charged_many(steme_db_audit(cdb), 3, qs, 1, outs, rcs) != STEME_OK ||
+            rcs[0] || rcs[1] || rcs[2])
+            _exit(3);
+        raise(SIGKILL);   /* no close, no flush: as kill -9 */
+        _exit(4);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    db = st_open_db(dir, STEME_KV_HYBRID);
+    for (int i = 0; i < 3; i++)
+        assert_true(audit_exists(steme_db_audit(db), &qs[i]));
+    assert_int_equal(used_of(db, 1), 12);
+    assert_int_equal(used_of(db, 2), 6);
     steme_db_close(db);
     tu_rmtree_free(dir);
 }
@@ -265,9 +399,19 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(put_get_reopen),
+        cmocka_unit_test(charged_many),
+        cmocka_unit_test(charged_survives_kill),
         cmocka_unit_test(range_listing),
         cmocka_unit_test(bad_input_changes_nothing),
         cmocka_unit_test(random_ranges_vs_model),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
+    /* The charged write on pg: the usage record's precondition and the
+     * audit keys in one transaction. (kill -9 is an embedded-engine test:
+     * pg's commit is its durability point.) */
+    const struct CMUnitTest tests_pg[] = {
+        cmocka_unit_test(charged_many),
+    };
+    rc |= sp_run_on_pg("pg", tests_pg);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* test_quota.c - The Meter: costs, windows, limit overrides, a refused
  * operation records nothing, random operations vs a model, 64 threads on one
- * agent never overspend, bad input, persistence across reopen. */
+ * agent never overspend, bad input, persistence across reopen; bulk
+ * charges (check_and_record_many) vs the model, a failing add, bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -240,6 +241,143 @@ static void random_ops_vs_model(void **state)
     }
 }
 
+/* -------------------------------------------- bulk charges (_many) */
+
+typedef struct add_log {
+    int calls[64];
+    int fail_at;   /* -1: never */
+} add_log;
+
+static int add_count(void *ctx, size_t i, steme_kv_batch *b)
+{
+    (void)b;
+    add_log *l = ctx;
+    if ((int)i == l->fail_at)
+        return STEME_E_NOMEM;
+    l->calls[i]++;
+    return STEME_OK;
+}
+
+/* Random batches of charges vs the model: each charge in a batch sees what
+ * the earlier ones of its agent and hour spent; add runs exactly for the
+ * allowed ones; the stored usage is the model's. */
+static void many_vs_model(void **state)
+{
+    (void)state;
+    uint64_t seed0 = tu_seed(0x3a17);
+    for (uint64_t s = 0; s < 2; s++) {
+        tu_rng rng;
+        tu_rng_seed(&rng, seed0 + s);
+        char *dir = tu_tempdir("quota-many");
+        steme_db *db = st_open_db(dir, s ? STEME_KV_HYBRID : STEME_KV_MEM);
+        steme_quota *q = steme_db_quota(db);
+        uint64_t used[P_AGENTS][P_HOURS] = {{0}}, limit[P_AGENTS];
+        for (int i = 0; i < P_AGENTS; i++) {
+            steme_agent_id a = agent_n(40 + i);
+            limit[i] = 30 + 20 * (uint64_t)i;
+            assert_int_equal(steme_quota_set_limit(q, &a, limit[i]), STEME_OK);
+        }
+        for (int step = 0; step < (sp_on_pg ? 40 : 150); step++) {
+            size_t n = 1 + (size_t)tu_rng_below(&rng, 40);
+            steme_agent_id agents[40];
+            uint64_t now[40];
+            int ai[40], hi[40];
+            for (size_t i = 0; i < n; i++) {
+                ai[i] = (int)tu_rng_below(&rng, P_AGENTS);
+                hi[i] = (int)tu_rng_below(&rng, P_HOURS);
+                agents[i] = agent_n(40 + ai[i]);
+                now[i] = T0 + (uint64_t)hi[i] * HOUR + tu_rng_below(&rng, HOUR);
+            }
+            unsigned lenses = (unsigned)tu_rng_below(&rng, 3);
+            steme_quota_result outs[40];
+            int rcs[40];
+            add_log log = {{0}, -1};
+            assert_int_equal(steme_quota_check_and_record_many(q, n, agents, STEME_QUOTA_QUERY,
+                                                               lenses, 0, now, add_count, &log,
+                                                               outs, rcs),
+                             STEME_OK);
+            uint64_t cost = 5 + lenses;
+            assert_int_equal(log.calls[n], 1);   /* the end-of-batch call */
+            for (size_t i = 0; i < n; i++) {
+                uint64_t *u = &used[ai[i]][hi[i]];
+                int allow = *u + cost <= limit[ai[i]];
+                if (allow)
+                    *u += cost;
+                assert_int_equal(rcs[i], STEME_OK);
+                assert_int_equal(outs[i].allowed, allow);
+                assert_int_equal(log.calls[i], allow);
+                assert_int_equal(outs[i].cost, cost);
+                assert_int_equal(outs[i].limit, limit[ai[i]]);
+                assert_int_equal(outs[i].remaining, limit[ai[i]] - *u);
+                assert_int_equal(outs[i].reset_at, T0 + (uint64_t)(hi[i] + 1) * HOUR);
+            }
+        }
+        for (int a = 0; a < P_AGENTS; a++)
+            for (int h = 0; h < P_HOURS; h++) {
+                steme_agent_id ag = agent_n(40 + a);
+                steme_quota_status st;
+                assert_int_equal(steme_quota_get_status(q, &ag, T0 + (uint64_t)h * HOUR, &st),
+                                 STEME_OK);
+                assert_int_equal(st.used, used[a][h]);
+            }
+        steme_db_close(db);
+        tu_rmtree_free(dir);
+    }
+}
+
+/* A failing add cancels the whole call; bad input is refused; neither
+ * charges anything. */
+static void many_failure_and_bad_input(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("quota-many-bad");
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
+    steme_quota *q = steme_db_quota(db);
+    steme_agent_id agents[3] = {agent_n(90), agent_n(91), agent_n(90)};
+    uint64_t now[3] = {T0, T0, T0};
+    steme_quota_result outs[3];
+    int rcs[3];
+    add_log log = {{0}, 2};
+    assert_int_equal(steme_quota_check_and_record_many(q, 3, agents, STEME_QUOTA_VOTE, 0, 0, now,
+                                                       add_count, &log, outs, rcs),
+                     STEME_E_NOMEM);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rcs[i], STEME_E_NOMEM);
+        assert_false(outs[i].allowed);
+    }
+    steme_quota_status st;
+    assert_int_equal(steme_quota_get_status(q, &agents[0], T0, &st), STEME_OK);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(steme_quota_check_and_record_many(q, 0, NULL, STEME_QUOTA_VOTE, 0, 0, NULL,
+                                                       NULL, NULL, NULL, NULL),
+                     STEME_OK);
+    assert_int_equal(steme_quota_check_and_record_many(q, 3, NULL, STEME_QUOTA_VOTE, 0, 0, now,
+                                                       NULL, NULL, outs, rcs),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_quota_check_and_record_many(q, STEME_QUOTA_MANY_MAX + 1, agents,
+                                                       STEME_QUOTA_VOTE, 0, 0, now, NULL, NULL,
+                                                       outs, rcs),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_quota_check_and_record_many(q, 3, agents, STEME_QUOTA_VOTE, 2, 0, now,
+                                                       NULL, NULL, outs, rcs),
+                     STEME_E_INVALID);   /* lenses on a vote */
+    assert_int_equal(rcs[1], STEME_E_INVALID);
+    assert_int_equal(steme_quota_check_and_record_many(NULL, 3, agents, STEME_QUOTA_VOTE, 0, 0,
+                                                       now, NULL, NULL, outs, rcs),
+                     STEME_E_INVALID);
+    assert_int_equal(steme_quota_get_status(q, &agents[1], T0, &st), STEME_OK);
+    assert_int_equal(st.used, 0);
+    /* add NULL: plain charges, one write. */
+    assert_int_equal(steme_quota_check_and_record_many(q, 3, agents, STEME_QUOTA_VOTE, 0, 0, now,
+                                                       NULL, NULL, outs, rcs),
+                     STEME_OK);
+    assert_int_equal(steme_quota_get_status(q, &agents[0], T0, &st), STEME_OK);
+    assert_int_equal(st.used, 2);
+    assert_int_equal(st.vote_ops, 2);
+    steme_db_close(db);
+    tu_rmtree_free(dir);
+}
+
 /* ------------------------------------------- concurrency: 64 threads */
 
 #define THREADS 64
@@ -316,6 +454,8 @@ int main(void)
         cmocka_unit_test(bad_input_changes_nothing),
         cmocka_unit_test(random_ops_vs_model),
         cmocka_unit_test(threads_never_overspend),
+        cmocka_unit_test(many_vs_model),
+        cmocka_unit_test(many_failure_and_bad_input),
     };
     int rc = cmocka_run_group_tests_name("embedded", tests, NULL, NULL);
     rc |= sp_run_on_pg("pg", tests);
