@@ -33,6 +33,10 @@
  *   SUPERSEDED_BY        {s}\0SB:{new}                             LMDB
  *   VECTOR_META          \0VX:{name bytes}                         LMDB
  *   CURSOR               \0CUR:{name bytes}                        LMDB
+ *   INDEX_LOG            \0IL:{ts}{id}                             RocksDB
+ *                        (pg deployments: index adds for other nodes to
+ *                        tail; ts = writer's Unix ms, id = node u64 BE then
+ *                        sequence u64 BE; steme/index_log.h)
  *
  * All functions are pure, thread-safe and never allocate.
  */
@@ -74,6 +78,7 @@ typedef enum steme_key_family {
     STEME_FAM_SUPERSEDED_BY,
     STEME_FAM_VECTOR_META,
     STEME_FAM_CURSOR,
+    STEME_FAM_INDEX_LOG,
     STEME_FAM_COUNT_ /* number of families + 1; not a family */
 } steme_key_family;
 
@@ -121,8 +126,8 @@ typedef struct steme_key {
     const char *predicate;   size_t predicate_len;  /* SP, GS */
     steme_hash hash;         /* H, S, SP, HS, V (assertion), VC, VW, SS (old), SB (new) */
     steme_agent_id agent;    /* V (voter), TR, TM, AU, QT, QL */
-    steme_id16 id;           /* TP, TM (pack), AU, AQ (query id), ES (id) */
-    uint64_t ts;             /* S, SP, AU, ES: Unix ms; QT: Unix hour */
+    steme_id16 id;           /* TP, TM (pack), AU, AQ (query id), ES (id), IL (node, seq) */
+    uint64_t ts;             /* S, SP, AU, ES, IL: Unix ms; QT: Unix hour */
     uint8_t status;          /* ES: any byte; the escalation store defines values */
     const uint8_t *name;     size_t name_len;       /* VX, CUR */
 } steme_key;

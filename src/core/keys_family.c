@@ -38,6 +38,7 @@ static const keys_family_desc keys_families[STEME_FAM_COUNT_] = {
     [STEME_FAM_SUPERSEDED_BY]      = {"SB",  2, 1, 1, L, {KF_HASH}},
     [STEME_FAM_VECTOR_META]        = {"VX",  2, 0, 1, L, {KF_NAME_REST}},
     [STEME_FAM_CURSOR]             = {"CUR", 3, 0, 1, L, {KF_NAME_REST}},
+    [STEME_FAM_INDEX_LOG]          = {"IL",  2, 0, 2, R, {KF_TS, KF_ID16}},
 };
 
 #undef L
@@ -136,6 +137,8 @@ static steme_key_family tag_global(const uint8_t *p, size_t n)
         return p[1] == 'S' ? tag2(p, n, STEME_FAM_ESCALATION) : STEME_FAM_UNKNOWN;
     case 'V':
         return p[1] == 'X' ? tag2(p, n, STEME_FAM_VECTOR_META) : STEME_FAM_UNKNOWN;
+    case 'I':
+        return p[1] == 'L' ? tag2(p, n, STEME_FAM_INDEX_LOG) : STEME_FAM_UNKNOWN;
     case 'C':
         return (n >= 4 && p[1] == 'U' && p[2] == 'R' && p[3] == ':') ? STEME_FAM_CURSOR
                                                                      : STEME_FAM_UNKNOWN;

@@ -20,11 +20,9 @@
  *   f64: the stored bits are decoded exactly in SQL (sign, exponent,
  *        mantissa; mantissa * 2^(exp-1075) is exact in float8, subnormals
  *        included), the delta is added with float8 '+', which is IEEE
- *        round-to-nearest like C's, and float8send() gives the big-endian
- *        bits, reversed with set_byte(). float8send is PostgreSQL's (and so
- *        YugabyteDB's); CockroachDB has no float8send: a portable encoder
- *        (frexp by comparisons with powers of two) is future work, see
- *        docs/scale-out.md.
+ *        round-to-nearest like C's, and the result's bits are computed in
+ *        SQL from its sign, exponent and fraction (f64_expr below), with no
+ *        float8send (which CockroachDB lacks): portable too.
  *   A stored value that is not 8 bytes makes the statement fail on purpose:
  *   casting the text KV_PG_NOT_COUNTER:<length> to int8 raises 22P02 with our
  *   marker in the message, which kv_pg_err_result turns into STEME_E_CORRUPT.
@@ -152,18 +150,50 @@ static void f64_decode(sqlbuf *b)
            E, M, M, E);
 }
 
-/* The new value of an f64 counter: float8send(old + $3), bytes reversed. */
+/* The new value of an f64 counter: x = old + $3 (float8 '+', IEEE
+ * round-to-nearest as in C), then x's IEEE 754 bits computed in SQL,
+ * portably (CockroachDB has no float8send), as derived tables so that each
+ * step is written once:
+ *   sg  the sign bit: x < 0, or x is -0 (atan2(-0, -1) = -pi, atan2(+0, -1)
+ *       = +pi: the one portable test for a negative zero);
+ *   e0  floor(ln|x| / ln 2), within 1 of the binary exponent (the quotient's
+ *       error is far below 1 for |e| <= 1074), clamped to [-1022, 1023];
+ *       -1023 marks zero and subnormals (|x| < 2^-1022), so ln never sees 0;
+ *   e   e0 corrected by exact comparisons with powers of two (power(2, n)
+ *       is exact for integer n in range; 2^(e0+1) is not formed for
+ *       e0 = 1023, where it would overflow);
+ *   fr  the 52-bit fraction: (|x| / 2^e - 1) * 2^52, exact (division by a
+ *       power of two, result an integer below 2^52); for a subnormal
+ *       |x| * 2^1022 * 2^52 (two exact scalings: 2^1074 is not a float8);
+ *   hi, lo  the top and bottom 32 bits, each fitting an int8;
+ * then the 8 little-endian bytes with set_byte() over t.value (8 bytes:
+ * the CASE only gets here for an 8-byte value). Only power, ln, atan2,
+ * floor, abs, LEAST/GREATEST, casts and set_byte: PostgreSQL, CockroachDB
+ * and YugabyteDB all have them. Checked bit for bit against C's addition in
+ * tests/kv/test_kv_pg.c (random bit patterns, subnormals, signed zeros). */
 static void f64_expr(sqlbuf *b)
 {
     sb_add(b, "(SELECT ");
     for (int i = 0; i < 8; i++)
         sb_add(b, "set_byte(");
-    sb_add(b, "s.b");
+    sb_add(b, "t.value");
     for (int i = 0; i < 8; i++)
-        sb_add(b, ",%d,get_byte(s.b,%d))", i, 7 - i);
-    sb_add(b, " FROM (SELECT float8send(");
+        sb_add(b, ",%d,((%s>>%d)&255)::int4)", i, i < 4 ? "s5.lo" : "s5.hi", 8 * (i % 4));
+    sb_add(b, " FROM (SELECT s4.fr&4294967295 AS lo,"
+              " (s4.fr>>32)+s4.ef*1048576+s4.sg*2147483648 AS hi FROM"
+              " (SELECT s3.sg, CASE WHEN s3.e=-1023 THEN 0 ELSE s3.e+1023 END AS ef,"
+              " CASE WHEN s3.e=-1023 THEN (s3.a*power(2::float8,1022)*power(2::float8,52))::int8"
+              " ELSE ((s3.a/power(2::float8,s3.e::float8)-1)*power(2::float8,52))::int8 END AS fr"
+              " FROM (SELECT s2.sg, s2.a, CASE WHEN s2.e0=-1023 THEN -1023"
+              " WHEN s2.e0<1023 AND power(2::float8,(s2.e0+1)::float8)<=s2.a THEN s2.e0+1"
+              " WHEN power(2::float8,s2.e0::float8)>s2.a THEN s2.e0-1 ELSE s2.e0 END AS e"
+              " FROM (SELECT s1.sg, s1.a, CASE WHEN s1.a<power(2::float8,-1022) THEN -1023::int8"
+              " ELSE LEAST(1023,GREATEST(-1022,floor(ln(s1.a)/ln(2::float8))::int8)) END AS e0"
+              " FROM (SELECT abs(s0.x) AS a, CASE WHEN s0.x<0 OR (s0.x=0 AND"
+              " atan2(s0.x,-1::float8)<0) THEN 1::int8 ELSE 0::int8 END AS sg"
+              " FROM (SELECT ");
     f64_decode(b);
-    sb_add(b, "+$3) AS b) AS s)");
+    sb_add(b, "+$3 AS x) AS s0) AS s1) AS s2) AS s3) AS s4) AS s5)");
 }
 
 static char *counter_sql(const char *table, int f64)

@@ -201,7 +201,7 @@ void srv_h_vectors_add(srv_req *r, srv_resp *out)
         }
     }
     int replaced = steme_vector_store_contains(vs, &id);
-    rc = steme_vector_store_insert(vs, 1, &id, vec);
+    rc = srv_index_vector_add(s, vs, &id, vec);
     if (rc == STEME_E_FULL) {
         /* The hot index is full: fold it into a new cold file in the
          * background (STEME_E_BUSY: one is already running); retry later. */
@@ -305,7 +305,7 @@ void srv_h_visual_add(srv_req *r, srv_resp *out)
         goto done;
     /* Two adds of the same pair may race: both are inserts, which commute
      * (the second is EXISTS), so the log order cannot matter. */
-    int rc = steme_pvisual_insert(r->s->visual, ph, &id);
+    int rc = srv_index_visual_add(r->s, ph, &id);
     if (rc != STEME_OK && rc != STEME_E_EXISTS) {
         srv_error_status(out, rc, "indexing the phash", steme_pvisual_errmsg(r->s->visual));
         goto done;

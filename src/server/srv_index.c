@@ -25,7 +25,12 @@
  *
  * Lifetime and threads: the visual index is opened at start (creating
  * DIR/visual, as the CLI does on first use) and both are closed after the
- * HTTP workers have stopped. The vector store pointer is published once
+ * HTTP workers have stopped. On a shared (postgres://) database the indexes
+ * also catch up with the adds of other nodes (srv_catchup.c): adds go
+ * through srv_index_vector_add / srv_index_visual_add, which log them in
+ * the database first, and the index record is created only if absent
+ * (steme_index_log_claim_vector_meta), so that every node opens the same
+ * shape. The vector store pointer is published once
  * (release store after dim/metric are set; handlers load it with acquire),
  * so a request never sees a store without its configuration; creation is
  * serialised by a mutex.
@@ -36,7 +41,9 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "server/srv_catchup.h"
 #include "server/srv_int.h"
+#include "steme/index_log.h"
 #include "steme/vector_meta.h"
 
 /* Indexed by steme_vector_metric, as metric_names in cmd_similar.c. */
@@ -138,14 +145,55 @@ int srv_vectors_create(srv *s, uint32_t dim, int metric, steme_error *err)
         steme_vector_options vo;
         steme_vector_options_init(&vo, dim);
         steme_vector_meta m = {dim, (steme_vector_metric)metric, vo.storage, vo.M,
-                               vo.ef_construction, vo.ef_search, srv_now_ms()};
+                               vo.ef_construction, vo.ef_search, srv_now_ms()}, in_force;
         if (mkdir(s->vec.dir, 0700) != 0 && errno != EEXIST)
             rc = steme_err(err, STEME_E_IO, "mkdir %s: %s", s->vec.dir, strerror(errno));
-        else if ((rc = meta_put(s, &m, err)) == STEME_OK)
+        else if (!steme_db_is_url(s->db_dir)) {
+            if ((rc = meta_put(s, &m, err)) == STEME_OK)
+                rc = store_open(s, &m, err);
+        } else if ((rc = steme_index_log_claim_vector_meta(s->db, STEME_VECTOR_META_DEFAULT,
+                                                           &m, &in_force)) != STEME_OK) {
+            rc = steme_err(err, rc, "%s", steme_db_errmsg(s->db));
+        } else {
+            /* Another node's first add may have won with another shape:
+             * open that one; the caller compares and refuses. */
+            rc = store_open(s, &in_force, err);
+        }
+    }
+    pthread_mutex_unlock(&s->vec.create_lock);
+    return rc;
+}
+
+int srv_vectors_open_db(srv *s, steme_error *err)
+{
+    pthread_mutex_lock(&s->vec.create_lock);
+    int rc = STEME_OK;
+    if (!srv_vectors(s)) {
+        steme_vector_meta m;
+        rc = steme_db_vector_meta_get(s->db, STEME_VECTOR_META_DEFAULT, &m);
+        if (rc != STEME_OK)
+            steme_err(err, rc, "%s", steme_db_errmsg(s->db));
+        else if (mkdir(s->vec.dir, 0700) != 0 && errno != EEXIST)
+            rc = steme_err(err, STEME_E_IO, "mkdir %s: %s", s->vec.dir, strerror(errno));
+        else
             rc = store_open(s, &m, err);
     }
     pthread_mutex_unlock(&s->vec.create_lock);
     return rc;
+}
+
+int srv_index_vector_add(srv *s, steme_vector_store *vs, const steme_hash *id, const float *vec)
+{
+    if (s->catchup)
+        return srv_catchup_vector_add(s, id, vec);
+    return steme_vector_store_insert(vs, 1, id, vec);
+}
+
+int srv_index_visual_add(srv *s, uint64_t phash, const steme_hash *id)
+{
+    if (s->catchup)
+        return srv_catchup_visual_add(s, phash, id);
+    return steme_pvisual_insert(s->visual, phash, id);
 }
 
 int srv_indexes_open(srv *s, steme_error *err)
@@ -161,8 +209,13 @@ int srv_indexes_open(srv *s, steme_error *err)
     if ((size_t)snprintf(s->vec.dir, sizeof s->vec.dir, "%s/vectors", s->index_dir) >=
         sizeof s->vec.dir)
         return steme_err(err, STEME_E_INVALID, "index directory path too long");
+    /* An index the database says exists but whose directory is gone must
+     * be rebuilt in full by the catch-up, whatever its state file says. */
+    struct stat st;
+    int vectors_missing = stat(s->vec.dir, &st) != 0;
     steme_vector_meta m;
     int rc = steme_db_vector_meta_get(s->db, STEME_VECTOR_META_DEFAULT, &m);
+    int fresh = rc == STEME_OK && vectors_missing;
     if (rc != STEME_OK && rc != STEME_E_NOTFOUND)
         steme_err(err, rc, "%s", steme_db_errmsg(s->db));
     if (rc == STEME_E_NOTFOUND && (rc = legacy_conf_read(s, &m, err)) == STEME_OK)
@@ -179,16 +232,20 @@ int srv_indexes_open(srv *s, steme_error *err)
     char vdir[SRV_PATH_MAX];
     if ((size_t)snprintf(vdir, sizeof vdir, "%s/visual", s->index_dir) >= sizeof vdir)
         return steme_err(err, STEME_E_INVALID, "index directory path too long");
+    /* No visual index yet: this directory holds nothing, so on a shared
+     * database the catch-up rebuilds both indexes from the whole log. */
+    fresh |= stat(vdir, &st) != 0;
     if ((rc = steme_pvisual_open(vdir, NULL, &s->visual, NULL, err)) != STEME_OK) {
         char msg[STEME_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->message);
         return steme_err(err, rc, "visual index %s: %s", vdir, msg);
     }
-    return STEME_OK;
+    return srv_catchup_start(s, fresh, err);
 }
 
 void srv_indexes_close(srv *s)
 {
+    srv_catchup_stop(s);   /* no apply may run while the stores close */
     steme_vector_store_close(atomic_exchange(&s->vec.store, NULL));
     steme_pvisual_close(s->visual);
     s->visual = NULL;

@@ -44,6 +44,7 @@ static const kg_family_row kg_table[] = {
     {STEME_FAM_SUPERSEDED_BY,      "SB",  1, STEME_KV_LMDB,    1},
     {STEME_FAM_VECTOR_META,        "VX",  0, STEME_KV_LMDB,    1},
     {STEME_FAM_CURSOR,             "CUR", 0, STEME_KV_LMDB,    1},
+    {STEME_FAM_INDEX_LOG,          "IL",  0, STEME_KV_ROCKSDB, 2},
 };
 #define KG_NFAM (sizeof kg_table / sizeof kg_table[0])
 
