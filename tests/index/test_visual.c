@@ -233,6 +233,95 @@ static void random_hashes_match(void **state) { (void)state; queries_match_brute
 static void clustered_hashes_match(void **state) { (void)state; queries_match_brute_force(1, 1); }
 static void without_tables_match(void **state) { (void)state; queries_match_brute_force(1, 0); }
 
+/* Radius (r <= 8) and k-NN queries near the centre and near stored
+ * hashes, through AUTO, the tables and the scan. */
+static void dense_queries(steme_visual *v, model *m, tu_rng *rng, uint64_t centre, int nq)
+{
+    static const steme_visual_strategy sts[] = {STEME_VISUAL_AUTO, STEME_VISUAL_MIH,
+                                                STEME_VISUAL_SCAN};
+    static const size_t ks[] = {1, 10, 100};
+    steme_visual_hits hits;
+    steme_visual_hits_init(&hits);
+    for (int i = 0; i < nq; i++) {
+        uint64_t q = i % 2 ? flip_bits(rng, centre, 4)
+                           : flip_bits(rng, m->e[tu_rng_below(rng, m->n)].code, 2);
+        for (size_t s = 0; s < 3; s++) {
+            check_radius(v, m, &hits, q, (unsigned)tu_rng_below(rng, 9), sts[s]);
+            check_knn(v, m, &hits, q, ks[tu_rng_below(rng, 3)], sts[s]);
+        }
+    }
+    steme_visual_hits_free(&hits);
+}
+
+/*
+ * One dense cluster (thousands of near-identical hashes, as the 1M
+ * Fashion-MNIST set has): directory cells of hundreds to thousands of
+ * entries, which keep side tables in place of their tags (mih.h), and
+ * queries with thousands of hits. Every kernel; then with tombstones, and
+ * with an unindexed tail.
+ */
+static void dense_cluster_matches(void **state)
+{
+    (void)state;
+    tu_rng rng;
+    tu_rng_seed(&rng, tu_seed(50));
+    for (size_t ki = 0; ki < vh_kernel_count(); ki++) {
+        const vh_kernel *k = vh_kernel_at(ki);
+        if (!vh_kernel_usable(k))
+            continue;
+        steme_visual *v;
+        assert_int_equal(steme_visual_create(NULL, &v, NULL), STEME_OK);
+        v->v_kernel = k;
+        size_t n = 6000;
+        uint64_t centre = tu_rng_next(&rng);
+        uint64_t *codes = malloc(n * sizeof *codes);
+        steme_hash *ids = malloc(n * sizeof *ids);
+        assert_true(codes && ids);
+        model m = {0};
+        for (size_t i = 0; i < n; i++) {
+            uint64_t pick = tu_rng_below(&rng, 10);
+            codes[i] = pick < 6 ? flip_bits(&rng, centre, 2)
+                       : pick < 8 ? flip_bits(&rng, centre, 5) : tu_rng_next(&rng);
+            make_id(&rng, &ids[i]);
+            model_add(&m, codes[i], &ids[i]);
+        }
+        assert_int_equal(steme_visual_insert_batch(v, codes, ids, n, NULL), STEME_OK);
+        assert_int_equal(steme_visual_rebuild(v), STEME_OK);
+        assert_true(v->v_mih.mh_built);
+        uint32_t biggest = 0;
+        for (unsigned t = 0; t < MIH_TABLES; t++)
+            for (uint32_t c = 0; c < mih_dir_size(t); c++) {
+                uint32_t len = v->v_mih.mh_off[t][c + 1] - v->v_mih.mh_off[t][c];
+                biggest = len > biggest ? len : biggest;
+            }
+        assert_true(biggest >= MIH_SIDE_MIN);
+        dense_queries(v, &m, &rng, centre, 12);
+        /* Tombstones: 15% removed (compaction starts past a quarter). */
+        for (size_t i = 0; i < n; i++)
+            if (tu_rng_below(&rng, 100) < 15) {
+                assert_int_equal(steme_visual_remove(v, m.e[i].code, &m.e[i].id), STEME_OK);
+                m.e[i].alive = 0;
+            }
+        assert_true(v->v_mih.mh_built && v->v_live < v->v_slots);
+        dense_queries(v, &m, &rng, centre, 12);
+        /* A tail of newer entries in the cluster, scanned beside the tables. */
+        for (int i = 0; i < 300; i++) {
+            steme_hash id;
+            make_id(&rng, &id);
+            uint64_t c = flip_bits(&rng, centre, 3);
+            assert_int_equal(steme_visual_insert(v, c, &id), STEME_OK);
+            model_add(&m, c, &id);
+        }
+        assert_true(v->v_mih.mh_covered < v->v_slots);
+        dense_queries(v, &m, &rng, centre, 12);
+        assert_int_equal(steme_visual_count(v), model_live(&m));
+        free(codes);
+        free(ids);
+        free(m.e);
+        steme_visual_destroy(v);
+    }
+}
+
 /* Random inserts and removes (through table rebuilds and compactions). */
 static void random_ops_match_model(void **state)
 {
@@ -426,6 +515,7 @@ int main(void)
         cmocka_unit_test(random_hashes_match),
         cmocka_unit_test(clustered_hashes_match),
         cmocka_unit_test(without_tables_match),
+        cmocka_unit_test(dense_cluster_matches),
         cmocka_unit_test(random_ops_match_model),
         cmocka_unit_test(bulk_load_with_repeats),
         cmocka_unit_test(empty_and_bad_input),

@@ -2,8 +2,8 @@
  * test_visual_tables.c - the visual index's building blocks against brute
  * force: every threshold kernel this CPU has (plain and with exclusions),
  * the substring masks and the bit permutation, the pair-key runs of the
- * hashing tables (exactly the entries they stand for), and the large-array
- * allocator.
+ * hashing tables (exactly the entries they stand for, with and without the
+ * side tables of big cells, u16 and u32), and the large-array allocator.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,20 +92,41 @@ static void exclusion_kernels_match(void **state)
                 ex.ex_ta[j] = (uint8_t)tu_rng_below(&rng, 2);
                 ex.ex_tb[j] = (uint8_t)tu_rng_below(&rng, 3);
             }
-            size_t got = k->vk_scan_excl(codes, n, q, r, &ex, idx, dist), want = 0;
-            for (size_t i = 0; i < n; i++) {
-                uint64_t x = codes[i] ^ q;
-                unsigned d = (unsigned)__builtin_popcountll(x);
-                int skip = 0;
-                for (unsigned j = 0; j < ex.ex_n; j++)
-                    skip |= (unsigned)__builtin_popcountll(x & ex.ex_ma[j]) <= ex.ex_ta[j] &&
-                            (unsigned)__builtin_popcountll(x & ex.ex_mb[j]) <= ex.ex_tb[j];
-                if (d > r || skip)
-                    continue;
-                assert_true(want < got);
-                assert_int_equal(idx[want], i);
-                assert_int_equal(dist[want], d);
-                want++;
+            /* Runs: the whole array, or pieces of it with gaps between
+             * them (empty runs included), scanned in order. */
+            vh_run runs[64];
+            size_t nruns = 0;
+            if (round % 2 == 0 || n == 0) {
+                runs[nruns++] = (vh_run){0, (uint32_t)n};
+            } else {
+                uint32_t at = 0;
+                while (at < n && nruns < 64) {
+                    uint32_t b = at + (uint32_t)tu_rng_below(&rng, 20);
+                    uint32_t e = b + (uint32_t)tu_rng_below(&rng, 300);
+                    if (b > n)
+                        b = (uint32_t)n;
+                    if (e > n)
+                        e = (uint32_t)n;
+                    runs[nruns++] = (vh_run){b, e};
+                    at = e;
+                }
+            }
+            size_t got = k->vk_scan_excl(codes, runs, nruns, q, r, &ex, idx, dist), want = 0;
+            for (size_t ri = 0; ri < nruns; ri++) {
+                for (size_t i = runs[ri].vr_begin; i < runs[ri].vr_end; i++) {
+                    uint64_t x = codes[i] ^ q;
+                    unsigned d = (unsigned)__builtin_popcountll(x);
+                    int skip = 0;
+                    for (unsigned j = 0; j < ex.ex_n; j++)
+                        skip |= (unsigned)__builtin_popcountll(x & ex.ex_ma[j]) <= ex.ex_ta[j] &&
+                                (unsigned)__builtin_popcountll(x & ex.ex_mb[j]) <= ex.ex_tb[j];
+                    if (d > r || skip)
+                        continue;
+                    assert_true(want < got);
+                    assert_int_equal(idx[want], i);
+                    assert_int_equal(dist[want], d);
+                    want++;
+                }
             }
             assert_int_equal(got, want);
         }
@@ -136,6 +157,20 @@ static void substrings_and_probes(void **state)
         uall |= mih_umask(t);
     }
     assert_true(uall == UINT64_MAX);
+    /* The permutation against its definition, bit by bit (input bit i goes
+     * to bit 13 * (i mod 5) + i / 5), on single bits and random hashes,
+     * and the inverse undoes it. */
+    tu_rng rng;
+    tu_rng_seed(&rng, tu_seed(17));
+    for (unsigned n = 0; n < 64 + 2000; n++) {
+        uint64_t h = n < 64 ? 1ull << n : tu_rng_next(&rng), want = 0;
+        for (unsigned i = 0; i < 64; i++)
+            if (h >> i & 1)
+                want |= 1ull << (13 * (i % 5) + i / 5);
+        assert_true(vp_forward(h) == want);
+        assert_true(vp_inverse(want) == h);
+    }
+    assert_true(vp_forward(0) == 0 && vp_forward(UINT64_MAX) == UINT64_MAX);
     assert_int_equal(mih_probes_at_level(0, 0), 1);
     assert_int_equal(mih_probes_at_level(0, 1), 13);
     assert_int_equal(mih_probes_at_level(0, 2), 78);
@@ -145,26 +180,19 @@ static void substrings_and_probes(void **state)
 }
 
 /*
- * The pair probes return exactly the entries equal to the query on
- * substring t and within s2 of it on the partner (no more, no fewer), and
- * the tables are sorted by pair key; on clustered hashes with repeats.
+ * Build tables over codes[0, n) and check, for `rounds` queries (near
+ * `centre` or stored hashes), that the pair probes return exactly the
+ * entries equal to the query on substring t and within s2 of it on the
+ * partner (no more, no fewer), and that the tables are sorted by pair key.
  */
-static void pair_runs_are_exact(void **state)
+static void check_pair_runs(tu_rng *rng, const uint64_t *codes, size_t n, uint64_t centre,
+                            int rounds, size_t *biggest_cell)
 {
-    (void)state;
-    tu_rng rng;
-    tu_rng_seed(&rng, tu_seed(13));
-    size_t n = 20000;
-    uint64_t *codes = malloc(n * sizeof *codes), *pc = malloc(n * sizeof *pc);
+    uint64_t *pc = malloc(n * sizeof *pc);
     uint32_t *order = malloc(n * sizeof *order);
-    assert_true(codes && pc && order);
-    uint64_t centre = tu_rng_next(&rng);
-    for (size_t i = 0; i < n; i++) {
-        codes[i] = i % 7 == 0 ? tu_rng_next(&rng) : flip_bits(&rng, centre, 6);
-        if (i > 0 && i % 5 == 0)
-            codes[i] = codes[i - 1];
+    assert_true(pc && order);
+    for (size_t i = 0; i < n; i++)
         pc[i] = vp_forward(codes[i]);
-    }
     /* Tables want their input sorted by table 0's pair key. */
     assert_int_equal(mih_sort(pc, n, 0, order), 0);
     uint64_t *sc = malloc(n * sizeof *sc), *sp = malloc(n * sizeof *sp);
@@ -178,12 +206,19 @@ static void pair_runs_are_exact(void **state)
     mih_tables m;
     mih_init(&m);
     assert_int_equal(mih_build(&m, sc, sp, n), 0);
+    *biggest_cell = 0;
+    for (unsigned t = 0; t < MIH_TABLES; t++)
+        for (uint32_t c = 0; c < mih_dir_size(t); c++)
+            if (m.mh_off[t][c + 1] - m.mh_off[t][c] > *biggest_cell)
+                *biggest_cell = m.mh_off[t][c + 1] - m.mh_off[t][c];
     mih_range *ranges = NULL;
     size_t cap = 0;
     uint8_t *seen = malloc(n);
     assert_non_null(seen);
-    for (int round = 0; round < 60; round++) {
-        uint64_t q = round & 1 ? flip_bits(&rng, centre, 3) : sc[tu_rng_below(&rng, n)];
+    for (int round = 0; round < rounds; round++) {
+        uint64_t q = round % 3 == 0   ? flip_bits(rng, centre, 3)
+                     : round % 3 == 1 ? sc[tu_rng_below(rng, n)]
+                                      : flip_bits(rng, sc[tu_rng_below(rng, n)], 1);
         uint64_t pq = vp_forward(q);
         for (unsigned s2 = 0; s2 <= 1; s2++) {
             size_t nr = 0, at[MIH_TABLES + 1];
@@ -219,11 +254,57 @@ static void pair_runs_are_exact(void **state)
     free(seen);
     free(ranges);
     mih_free(&m);
-    free(codes);
     free(pc);
     free(order);
     free(sc);
     free(sp);
+}
+
+/* Clustered hashes with repeats: cells from a few entries to thousands
+ * (those keep side tables in place of their tags, mih.h). */
+static void pair_runs_are_exact(void **state)
+{
+    (void)state;
+    tu_rng rng;
+    tu_rng_seed(&rng, tu_seed(13));
+    size_t n = 20000, biggest = 0;
+    uint64_t *codes = malloc(n * sizeof *codes);
+    assert_non_null(codes);
+    uint64_t centre = tu_rng_next(&rng);
+    for (size_t i = 0; i < n; i++) {
+        codes[i] = i % 7 == 0 ? tu_rng_next(&rng) : flip_bits(&rng, centre, 6);
+        if (i > 0 && i % 5 == 0)
+            codes[i] = codes[i - 1];
+    }
+    check_pair_runs(&rng, codes, n, centre, 60, &biggest);
+    assert_true(biggest >= MIH_SIDE_MIN && biggest <= UINT16_MAX);
+    free(codes);
+}
+
+/* One cell of more than 65535 entries in every table (its side table
+ * holds u32 counts), beside cells just under and over MIH_SIDE_MIN. */
+static void pair_runs_in_huge_cells(void **state)
+{
+    (void)state;
+    tu_rng rng;
+    tu_rng_seed(&rng, tu_seed(14));
+    size_t n = 80000, biggest = 0;
+    uint64_t *codes = malloc(n * sizeof *codes);
+    assert_non_null(codes);
+    uint64_t centre = tu_rng_next(&rng), other = tu_rng_next(&rng);
+    for (size_t i = 0; i < n; i++) {
+        if (i < 76000)
+            codes[i] = i % 16 == 0 ? flip_bits(&rng, centre, 2) : centre;
+        else if (i < 76000 + MIH_SIDE_MIN - 1)
+            codes[i] = other;                        /* one cell just under */
+        else if (i < 76000 + 2 * MIH_SIDE_MIN)
+            codes[i] = flip_bits(&rng, ~other, 1);   /* and cells around the bound */
+        else
+            codes[i] = tu_rng_next(&rng);
+    }
+    check_pair_runs(&rng, codes, n, centre, 8, &biggest);
+    assert_true(biggest > UINT16_MAX);
+    free(codes);
 }
 
 /* Large-array blocks: content kept across resizes over the mapping
@@ -261,6 +342,7 @@ int main(void)
         cmocka_unit_test(exclusion_kernels_match),
         cmocka_unit_test(substrings_and_probes),
         cmocka_unit_test(pair_runs_are_exact),
+        cmocka_unit_test(pair_runs_in_huge_cells),
         cmocka_unit_test(big_blocks_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

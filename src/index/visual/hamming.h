@@ -50,9 +50,22 @@ typedef struct vh_excl {
     uint8_t ex_tb[VH_MAX_EXCL];
 } vh_excl;
 
-/* As vh_scan_fn, skipping the codes that *ex excludes. */
-typedef size_t (*vh_scan_excl_fn)(const uint64_t *codes, size_t n, uint64_t q, unsigned r,
-                                  const vh_excl *ex, uint32_t *idx, uint8_t *dist);
+/* A run [vr_begin, vr_end) of a code array. */
+typedef struct vh_run {
+    uint32_t vr_begin;
+    uint32_t vr_end;
+} vh_run;
+
+/*
+ * As vh_scan_fn over the runs[0, nruns) of codes, in order, skipping the
+ * codes that *ex excludes; idx receives positions in codes (not in the
+ * run). The runs' total length is <= VH_BLOCK, and idx and dist have room
+ * for it + VH_PAD. Several runs per call: a pair plan verifies ~58 short
+ * runs per query, and one call per run cost its setup each time.
+ */
+typedef size_t (*vh_scan_excl_fn)(const uint64_t *codes, const vh_run *runs, size_t nruns,
+                                  uint64_t q, unsigned r, const vh_excl *ex, uint32_t *idx,
+                                  uint8_t *dist);
 
 typedef struct vh_kernel {
     const char *vk_name;      /* "avx512", "avx2", "popcnt", "portable" */

@@ -92,6 +92,17 @@ void vs_fill_ids(const steme_visual *v, steme_visual_hits *out, size_t from)
     int any_dead = v->v_live != v->v_slots;
     for (size_t j = from; j < n && j < from + AHEAD; j++)
         __builtin_prefetch(&v->v_id[h[j].reserved_]);
+    if (!any_dead) {
+        /* Nothing to drop: fill the ids in place. */
+        for (size_t j = from; j < n; j++) {
+            if (j + AHEAD < n)
+                __builtin_prefetch(&v->v_id[h[j + AHEAD].reserved_]);
+            uint32_t slot = h[j].reserved_;
+            h[j].reserved_ = 0;
+            h[j].id = v->v_id[slot];
+        }
+        return;
+    }
     for (size_t j = from; j < n; j++) {
         if (j + AHEAD < n) {
             __builtin_prefetch(&v->v_id[h[j + AHEAD].reserved_]);

@@ -46,6 +46,9 @@ static void step_exclusions(const vs_step *step, vh_excl *ex)
 
 /* Entries the cursor keeps requested ahead of the kernel. */
 #define VS_PF_AHEAD 2048u
+/* Runs handed to one kernel call (the runs of a pair plan's table are
+ * ~12 on the 1M set). */
+#define VS_BATCH_RUNS 64u
 
 /* Request the next `entries` entries' lines (hashes and slots). */
 static void pf_advance(const steme_visual *v, vs_pf *pf, size_t entries)
@@ -92,36 +95,56 @@ int vs_verify(const steme_visual *v, uint64_t q, unsigned r, unsigned t,
     step_exclusions(step, &ex);
     uint32_t idx[VH_BLOCK + VH_PAD];
     uint8_t dist[VH_BLOCK + VH_PAD];
-    for (size_t i = rb; i < re; i++) {
-        if (pf)
-            pf_advance(v, pf, ranges[i].mr_end - ranges[i].mr_begin);
-        for (uint32_t b = ranges[i].mr_begin; b < ranges[i].mr_end; b += VH_BLOCK) {
-            size_t len = ranges[i].mr_end - b < VH_BLOCK ? ranges[i].mr_end - b : VH_BLOCK;
-            size_t k = v->v_kernel->vk_scan_excl(codes + b, len, q, kn ? kn->kn_tau : r, &ex,
-                                                 idx, dist);
-            out->examined += len;
-            if (k == 0)
-                continue;
-            /* Radius hits go out with their ids deferred (vs_fill_ids); k-NN
-             * keeps slots, whose ids are read only for the final k. */
-            if (!kn) {
-                if (vs_hits_reserve(out, k) != STEME_OK)
-                    return STEME_E_NOMEM;
-                for (size_t j = 0; j < k; j++) {
-                    uint32_t at = b + idx[j];
-                    vs_put_deferred(out, t == 0 ? at : slots[at], codes[at], dist[j]);
-                }
-                continue;
+    vh_run batch[VS_BATCH_RUNS];
+    /* Cut the runs into batches of at most VH_BLOCK entries and
+     * VS_BATCH_RUNS runs (a run longer than a block spans batches). */
+    size_t i = rb;
+    uint32_t pos = rb < re ? ranges[rb].mr_begin : 0;
+    while (i < re) {
+        size_t nb = 0, total = 0;
+        while (i < re && nb < VS_BATCH_RUNS && total < VH_BLOCK) {
+            uint32_t end = ranges[i].mr_end, take = end - pos;
+            if (take > VH_BLOCK - total)
+                take = (uint32_t)(VH_BLOCK - total);
+            if (take > 0) {
+                batch[nb].vr_begin = pos;
+                batch[nb].vr_end = pos + take;
+                nb++;
+                total += take;
+                pos += take;
             }
-            for (size_t j = 0; j < k; j++) {
-                uint32_t at = b + idx[j], s = t == 0 ? at : slots[at];
-                if (any_dead && v->v_node[s] == VS_DEAD)
-                    continue;
-                if (vs_knn_add(kn, s, dist[j]) != STEME_OK)
-                    return STEME_E_NOMEM;
-            }
-            vs_knn_tighten(kn);
+            if (pos == end && ++i < re)
+                pos = ranges[i].mr_begin;
         }
+        if (pf)
+            pf_advance(v, pf, total);
+        size_t k = v->v_kernel->vk_scan_excl(codes, batch, nb, q, kn ? kn->kn_tau : r, &ex, idx,
+                                             dist);
+        out->examined += total;
+        if (k == 0)
+            continue;
+        /* Radius hits go out with their ids deferred (vs_fill_ids); k-NN
+         * keeps slots, whose ids are read only for the final k. */
+        if (!kn) {
+            if (vs_hits_reserve(out, k) != STEME_OK)
+                return STEME_E_NOMEM;
+            for (size_t j = 0; j < k; j++) {
+                uint32_t at = idx[j], s = t == 0 ? at : slots[at];
+                /* Requested now, copied by vs_fill_ids after the last
+                 * run: the miss overlaps the verification. */
+                __builtin_prefetch(&v->v_id[s]);
+                vs_put_deferred(out, s, codes[at], dist[j]);
+            }
+            continue;
+        }
+        for (size_t j = 0; j < k; j++) {
+            uint32_t at = idx[j], s = t == 0 ? at : slots[at];
+            if (any_dead && v->v_node[s] == VS_DEAD)
+                continue;
+            if (vs_knn_add(kn, s, dist[j]) != STEME_OK)
+                return STEME_E_NOMEM;
+        }
+        vs_knn_tighten(kn);
     }
     return STEME_OK;
 }
