@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/bytes.h"
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "server/srv_catchup.h"
@@ -79,19 +80,7 @@ static uint64_t clock_ms(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
 
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* The saved lower bound, or 0 (from the start) when there is none usable. */
 static uint64_t state_load(const char *path)
@@ -102,9 +91,9 @@ static uint64_t state_load(const char *path)
     int rc = steme_read_file(path, 64, &data, &len, &e);
     uint64_t lower = 0;
     if (rc == STEME_OK && len == STATE_LEN && memcmp(data, "STCU", 4) == 0 &&
-        get_le(data + 4, 4) == STATE_VERSION &&
-        get_le(data + 16, 4) == steme_crc32c(0, data, 16))
-        lower = get_le(data + 8, 8);
+        bytes_get_le(data + 4, 4) == STATE_VERSION &&
+        bytes_get_le(data + 16, 4) == steme_crc32c(0, data, 16))
+        lower = bytes_get_le(data + 8, 8);
     else if (rc != STEME_E_NOTFOUND)
         fprintf(stderr, "steme serve: %s is unusable (%s): rebuilding the indexes from the "
                 "whole index log\n", path, rc == STEME_OK ? "damaged" : e.message);
@@ -118,9 +107,9 @@ static void state_save(struct srv_catchup *c, uint64_t now_ms)
         return;
     uint8_t buf[STATE_LEN];
     memcpy(buf, "STCU", 4);
-    put_le(buf + 4, STATE_VERSION, 4);
-    put_le(buf + 8, c->lower, 8);
-    put_le(buf + 16, steme_crc32c(0, buf, 16), 4);
+    bytes_put_le(buf + 4, STATE_VERSION, 4);
+    bytes_put_le(buf + 8, c->lower, 8);
+    bytes_put_le(buf + 16, steme_crc32c(0, buf, 16), 4);
     steme_error e;
     if (steme_write_file_atomic(c->state_path, buf, sizeof buf, 0, &e) != STEME_OK) {
         fprintf(stderr, "steme serve: saving %s: %s\n", c->state_path, e.message);

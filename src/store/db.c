@@ -320,11 +320,15 @@ int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len
     return db_log_and_apply_if(db, kind, body, len, NULL);
 }
 
-int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
-                        const db_conds *conds)
+/*
+ * Append [kind][body] to the log and apply it, under the shared apply lock
+ * (the checkpoint barrier). grouped: the record goes with a WAL ticket and
+ * is applied with the rest of its group commit by db_on_durable
+ * (db_group.c) before the append returns; else this thread applies it
+ * after the append.
+ */
+static int log_write(steme_db *db, uint8_t kind, const uint8_t *body, size_t len, int grouped)
 {
-    if (db_shared(db))
-        return db_apply(db, kind, body, len, conds); /* the commit is the log */
     /* One contiguous payload [kind][body]: copy once into a stack buffer
      * when small, else the heap. */
     uint8_t stackbuf[4096];
@@ -334,18 +338,39 @@ int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t 
     payload[0] = kind;
     memcpy(payload + 1, body, len);
 
+    db_ticket d = {.kind = kind, .body = body, .len = len};
+    d.msg[0] = '\0';
+    steme_wal_ticket t = {.arg = &d};
     pthread_rwlock_rdlock(&db->db_apply_lock);
-    int rc = steme_wal_append(db->db_wal, payload, len + 1, NULL);
+    int rc = grouped ? steme_wal_append_ticket(db->db_wal, payload, len + 1, &t, NULL)
+                     : steme_wal_append(db->db_wal, payload, len + 1, NULL);
     if (rc != STEME_OK)
         db_fail(db, rc, "log append: %s", steme_wal_errmsg(db->db_wal));
-    else
+    else if (!grouped)
         rc = db_apply(db, kind, body, len, NULL);
+    else if ((rc = t.status) != STEME_OK)
+        db_fail(db, rc, "%s", d.msg[0] ? d.msg : "apply failed");
     pthread_rwlock_unlock(&db->db_apply_lock);
     if (payload != stackbuf)
         free(payload);
     if (rc == STEME_OK)
         db_after_log(db, len);
     return rc;
+}
+
+int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
+                        const db_conds *conds)
+{
+    if (db_shared(db))
+        return db_apply(db, kind, body, len, conds); /* the commit is the log */
+    return log_write(db, kind, body, len, 0);
+}
+
+int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
+{
+    if (db_shared(db))
+        return db_apply(db, kind, body, len, NULL); /* pg: the commit is the log */
+    return log_write(db, kind, body, len, 1);
 }
 
 void db_after_log(steme_db *db, size_t len)

@@ -4,7 +4,7 @@
  * db_log_and_apply appends a record, waits for the log's sync, then applies
  * the record in the writer's thread. For the write-heavy path (votes) that
  * costs each writer a second queue and sleep: the engine's own write group.
- * db_log_and_apply_grouped instead appends the record with a WAL ticket;
+ * db_log_and_apply_grouped (db.c) instead appends the record with a WAL ticket;
  * the thread that completes the sync (a WAL flusher, or a writer that led
  * the round) receives the tickets of the whole group in log order through
  * the WAL's on_durable callback (db_on_durable) and applies them, runs of
@@ -29,13 +29,6 @@
 
 #include "steme/wal.h"
 #include "store/db_int.h"
-
-typedef struct db_ticket {
-    uint8_t kind;
-    const uint8_t *body;
-    size_t len;
-    char msg[STEME_ERRMSG_MAX];
-} db_ticket;
 
 static void apply_one(steme_db *db, steme_wal_ticket *t)
 {
@@ -103,32 +96,4 @@ void db_on_durable(void *ctx, steme_wal_ticket *first)
         apply_votes(db, t, n);
         t = end;
     }
-}
-
-int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
-{
-    if (db_shared(db))
-        return db_apply(db, kind, body, len, NULL); /* pg: the commit is the log */
-    uint8_t stackbuf[4096];
-    uint8_t *payload = len + 1 <= sizeof stackbuf ? stackbuf : malloc(len + 1);
-    if (!payload)
-        return db_fail(db, STEME_E_NOMEM, "out of memory");
-    payload[0] = kind;
-    memcpy(payload + 1, body, len);
-
-    db_ticket d = {.kind = kind, .body = body, .len = len};
-    d.msg[0] = '\0';
-    steme_wal_ticket t = {.arg = &d};
-    pthread_rwlock_rdlock(&db->db_apply_lock);
-    int rc = steme_wal_append_ticket(db->db_wal, payload, len + 1, &t, NULL);
-    if (rc != STEME_OK)
-        db_fail(db, rc, "log append: %s", steme_wal_errmsg(db->db_wal));
-    else if ((rc = t.status) != STEME_OK)
-        db_fail(db, rc, "%s", d.msg[0] ? d.msg : "apply failed");
-    pthread_rwlock_unlock(&db->db_apply_lock);
-    if (payload != stackbuf)
-        free(payload);
-    if (rc == STEME_OK)
-        db_after_log(db, len);
-    return rc;
 }

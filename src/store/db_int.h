@@ -157,6 +157,14 @@ int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t 
  * the write-heavy path. Same result and durability as db_log_and_apply.
  */
 int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len);
+/* What a grouped record's WAL ticket carries (ticket.arg): the record, and
+ * the message of a failed apply, copied from the applying thread. */
+typedef struct db_ticket {
+    uint8_t kind;
+    const uint8_t *body;
+    size_t len;
+    char msg[STEME_ERRMSG_MAX];
+} db_ticket;
 /* The WAL's on_durable callback (db_group.c): applies a durable group. */
 struct steme_wal_ticket;
 void db_on_durable(void *ctx, struct steme_wal_ticket *first);

@@ -46,6 +46,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/bytes.h"
 #include "core/error.h"
 #include "steme/hash.h"
 #include "steme/index_log.h"
@@ -77,33 +78,9 @@ struct steme_index_log {
     steme_errslot err;
 };
 
-static void put_be(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
 
-static uint64_t get_be(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
 
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static uint64_t realtime_ms(void *ctx)
 {
@@ -129,8 +106,8 @@ static void pos_to_key(const steme_index_log_pos *p, steme_key *k)
     memset(k, 0, sizeof *k);
     k->family = STEME_FAM_INDEX_LOG;
     k->ts = p->ts;
-    put_be(k->id.bytes, p->node);
-    put_be(k->id.bytes + 8, p->seq);
+    bytes_put_be64(k->id.bytes, p->node);
+    bytes_put_be64(k->id.bytes + 8, p->seq);
 }
 
 void steme_index_log_encode_key(const steme_index_log_pos *p, uint8_t out[28])
@@ -149,8 +126,8 @@ int steme_index_log_decode_key(const uint8_t *key, size_t klen, steme_index_log_
         steme_key_decode(key, klen, &k, NULL) != STEME_OK || k.family != STEME_FAM_INDEX_LOG)
         return STEME_E_INVALID;
     p->ts = k.ts;
-    p->node = get_be(k.id.bytes);
-    p->seq = get_be(k.id.bytes + 8);
+    p->node = bytes_get_be64(k.id.bytes);
+    p->seq = bytes_get_be64(k.id.bytes + 8);
     return STEME_OK;
 }
 
@@ -193,18 +170,18 @@ int steme_index_log_encode_value(const steme_index_log_entry *e, uint8_t *buf, s
     uint8_t *p = buf + IL_OFF_BODY;
     if (e->kind == STEME_INDEX_LOG_VECTOR) {
         *p++ = (uint8_t)e->metric;
-        put_le(p, e->dim, 4);
+        bytes_put_le(p, e->dim, 4);
         p += 4;
         for (uint32_t i = 0; i < e->dim; i++, p += 4) {
             uint32_t bits;
             memcpy(&bits, &e->vec[i], 4);
-            put_le(p, bits, 4);
+            bytes_put_le(p, bits, 4);
         }
     } else {
-        put_le(p, e->phash, 8);
+        bytes_put_le(p, e->phash, 8);
         p += 8;
     }
-    put_le(p, steme_crc32c(0, buf, (size_t)(p - buf)), 4);
+    bytes_put_le(p, steme_crc32c(0, buf, (size_t)(p - buf)), 4);
     return STEME_OK;
 }
 
@@ -228,7 +205,7 @@ int steme_index_log_decode_value(const uint8_t *buf, size_t len, float *floats,
     if (kind == STEME_INDEX_LOG_VISUAL) {
         need = IL_VISUAL_LEN;
     } else if (kind == STEME_INDEX_LOG_VECTOR && len >= IL_OFF_BODY + 5) {
-        uint64_t dim = get_le(p + 1, 4);
+        uint64_t dim = bytes_get_le(p + 1, 4);
         if (dim == 0 || dim > STEME_VECTOR_MAX_DIM)
             return STEME_CORRUPT(err, "index log value: dim %llu out of range",
                                  (unsigned long long)dim);
@@ -238,21 +215,21 @@ int steme_index_log_decode_value(const uint8_t *buf, size_t len, float *floats,
     }
     if (len != need)
         return STEME_CORRUPT(err, "index log value: %zu bytes, expected %zu", len, need);
-    if (get_le(buf + len - 4, 4) != steme_crc32c(0, buf, len - 4))
+    if (bytes_get_le(buf + len - 4, 4) != steme_crc32c(0, buf, len - 4))
         return STEME_CORRUPT(err, "index log value: CRC mismatch");
     e->kind = (steme_index_log_kind)kind;
     memcpy(e->id.bytes, buf + IL_OFF_ID, 32);
     if (kind == STEME_INDEX_LOG_VISUAL) {
-        e->phash = get_le(p, 8);
+        e->phash = bytes_get_le(p, 8);
         return STEME_OK;
     }
     e->metric = p[0];
-    e->dim = (uint32_t)get_le(p + 1, 4);
+    e->dim = (uint32_t)bytes_get_le(p + 1, 4);
     if (e->metric < STEME_VECTOR_L2 || e->metric > STEME_VECTOR_IP)
         return STEME_CORRUPT(err, "index log value: unknown metric %u", e->metric);
     p += 5;
     for (uint32_t i = 0; i < e->dim; i++, p += 4) {
-        uint32_t bits = (uint32_t)get_le(p, 4);
+        uint32_t bits = (uint32_t)bytes_get_le(p, 4);
         memcpy(&floats[i], &bits, 4);
         if (!isfinite(floats[i]))
             return STEME_CORRUPT(err, "index log value: component %u is not finite", i);
