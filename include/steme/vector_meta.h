@@ -84,6 +84,19 @@ int steme_db_vector_meta_get(steme_db *db, const char *name, steme_vector_meta *
  */
 int steme_db_vector_meta_put(steme_db *db, const char *name, const steme_vector_meta *m);
 
+/*
+ * Read the configuration file of databases made before the metadata record:
+ * VECTORS_DIR/cli.conf, two text lines "dim N" and "metric l2|cosine|ip".
+ * *out gets that dimension and metric, the index defaults for the rest and
+ * the file's mtime as created_at (callers import it once with
+ * steme_db_vector_meta_put and never read the file again).
+ * Returns STEME_OK; STEME_E_NOTFOUND (no such file); STEME_E_CORRUPT (it
+ * does not parse, or the dimension or metric is out of range);
+ * STEME_E_INVALID (NULL arguments, path too long); STEME_E_IO.
+ */
+int steme_vector_meta_read_legacy(const char *vectors_dir, steme_vector_meta *out,
+                                  steme_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,34 +52,13 @@ static int parse_vector(const char *s, float *v, uint32_t *dim)
  * ENOENT, nothing printed), CLI_DAMAGED when it does not parse. */
 static int legacy_config(const char *vdir, steme_vector_meta *m)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/cli.conf", vdir);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return CLI_FAIL;
-        return cli_fail(CLI_ERROR, "similar", "open %s: %s", path, strerror(errno));
-    }
-    char name[16];
-    unsigned d = 0;
-    int ok = fscanf(f, "dim %u\nmetric %15s", &d, name) == 2;
-    struct stat st;
-    uint64_t mtime = fstat(fileno(f), &st) == 0 && st.st_mtim.tv_sec > 0
-                         ? (uint64_t)st.st_mtim.tv_sec * 1000u +
-                               (uint64_t)st.st_mtim.tv_nsec / 1000000u
-                         : 0;
-    fclose(f);
-    int metric = 0;
-    for (int i = 1; i <= 3; i++)
-        if (ok && strcmp(name, metric_names[i]) == 0)
-            metric = i;
-    if (!ok || metric == 0 || d == 0 || d > MAX_DIM)
-        return cli_fail(CLI_DAMAGED, "similar", "%s is damaged", path);
-    steme_vector_options vo;
-    steme_vector_options_init(&vo, d);
-    *m = (steme_vector_meta){d, (steme_vector_metric)metric, vo.storage, vo.M,
-                             vo.ef_construction, vo.ef_search, mtime};
-    return CLI_OK;
+    steme_error e;
+    int rc = steme_vector_meta_read_legacy(vdir, m, &e);
+    if (rc == STEME_OK)
+        return CLI_OK;
+    if (rc == STEME_E_NOTFOUND)
+        return CLI_FAIL;
+    return cli_fail(rc == STEME_E_CORRUPT ? CLI_DAMAGED : CLI_ERROR, "similar", "%s", e.message);
 }
 
 /* The index's configuration into *m: the database's record; else an old

@@ -26,6 +26,7 @@
  * Validity (decode): a key is valid iff encoding its decoded fields gives
  * back exactly its bytes; every other input is STEME_E_INVALID.
  */
+#include "core/bytes.h"
 #include "steme/keys.h"
 #include "core/error.h"
 #include "core/keys_int.h"
@@ -88,22 +89,7 @@ static size_t keys_fixed_len(keys_field f)
     }
 }
 
-static uint8_t *put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-    return p + 8;
-}
 
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* Length of field f of k (validating its text), or 0 with *rc set. */
 static size_t keys_field_len(const steme_key *k, keys_field f, int *rc, steme_error *err)
@@ -136,7 +122,8 @@ static uint8_t *keys_field_put(const steme_key *k, keys_field f, uint8_t *p)
         memcpy(p, k->name, k->name_len);
         return p + k->name_len;
     case KF_TS:
-        return put_be64(p, k->ts);
+        bytes_put_be64(p, k->ts);
+        return p + 8;
     case KF_HASH:
         memcpy(p, k->hash.bytes, STEME_HASH_LEN);
         return p + STEME_HASH_LEN;
@@ -319,7 +306,7 @@ int steme_key_decode(const uint8_t *key, size_t klen, steme_key *out, steme_erro
             goto fail;
         }
         switch (f) {
-        case KF_TS:     out->ts = get_be64(p); break;
+        case KF_TS:     out->ts = bytes_get_be64(p); break;
         case KF_HASH:   memcpy(out->hash.bytes, p, need); break;
         case KF_AGENT:  memcpy(out->agent.bytes, p, need); break;
         case KF_ID16:   memcpy(out->id.bytes, p, need); break;

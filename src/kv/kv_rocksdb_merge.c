@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "kv/kv_rocksdb_int.h"
 
 static const char kv_rdb_poison[32] = "\xff\x00steme-counter-merge-failed\x00\xff";
@@ -49,15 +50,11 @@ int kv_rdb_poison_fail(steme_kv *kv)
                    "f64 adds were mixed on the same key");
 }
 
-static void put_le64(uint8_t *out, uint64_t v)
-{
-    kv_u64_to_le(v, out);
-}
 
 void kv_rdb_operand_u64(uint8_t out[KV_RDB_OPERAND_LEN], int64_t delta)
 {
     out[0] = KV_RDB_TAG_U64;
-    put_le64(out + 1, (uint64_t)delta);
+    bytes_put_le(out + 1, (uint64_t)delta, 8);
 }
 
 void kv_rdb_operand_f64(uint8_t out[KV_RDB_OPERAND_LEN], double delta)
@@ -65,7 +62,7 @@ void kv_rdb_operand_f64(uint8_t out[KV_RDB_OPERAND_LEN], double delta)
     uint64_t bits;
     memcpy(&bits, &delta, sizeof bits);
     out[0] = KV_RDB_TAG_F64;
-    put_le64(out + 1, bits);
+    bytes_put_le(out + 1, bits, 8);
 }
 
 static double bits_to_f64(uint64_t bits)
@@ -137,7 +134,7 @@ static char *kv_rdb_full_merge(void *state, const char *key, size_t klen, const 
     if (!fold_operands(ops, lens, n, &acc))
         goto poison;
     uint8_t out[8];
-    put_le64(out, acc);
+    bytes_put_le(out, acc, 8);
     return alloc_result(out, sizeof out, success, out_len);
 poison:
     return alloc_result(kv_rdb_poison, sizeof kv_rdb_poison, success, out_len);
@@ -159,7 +156,7 @@ static char *kv_rdb_partial_merge(void *state, const char *key, size_t klen,
     }
     uint8_t out[KV_RDB_OPERAND_LEN];
     out[0] = (uint8_t)tag;
-    put_le64(out + 1, acc);
+    bytes_put_le(out + 1, acc, 8);
     return alloc_result(out, sizeof out, success, out_len);
 }
 

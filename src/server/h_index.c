@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "server/srv_int.h"
 
 #define VEC_DEFAULT_K 10
@@ -112,9 +113,7 @@ static int get_phash(json_t *obj, uint64_t *ph, char *why, size_t cap)
         snprintf(why, cap, "\"phash\" must be a string of 16 hex digits");
         return 0;
     }
-    *ph = 0;
-    for (int i = 0; i < 8; i++)
-        *ph = *ph << 8 | b[i];
+    *ph = bytes_get_be64(b);
     return 1;
 }
 

@@ -20,7 +20,7 @@
  * Databases made before kept dimension and metric in DIR/vectors/cli.conf,
  * two text lines "dim N\nmetric l2|cosine|ip\n": when the database has no
  * record, that file is imported once at start (the same reading as
- * cmd_similar.c's, fscanf format included) and then left alone. A damaged
+ * steme_vector_meta_read_legacy, as the CLI's) and then left alone. A damaged
  * one stops the start (the server will not guess a dimension).
  *
  * Lifetime and threads: the visual index is opened at start (creating
@@ -70,33 +70,7 @@ int srv_metric_parse(const char *name)
  * none, STEME_E_CORRUPT when it does not parse. */
 static int legacy_conf_read(const srv *s, steme_vector_meta *m, steme_error *err)
 {
-    char path[SRV_PATH_MAX + 16];
-    if ((size_t)snprintf(path, sizeof path, "%s/cli.conf", s->vec.dir) >= sizeof path)
-        return steme_err(err, STEME_E_INVALID, "database path too long");
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return STEME_E_NOTFOUND;
-        return steme_err(err, STEME_E_IO, "open %s: %s", path, strerror(errno));
-    }
-    char name[16];
-    unsigned d = 0;
-    int ok = fscanf(f, "dim %u\nmetric %15s", &d, name) == 2;
-    struct stat st;
-    uint64_t mtime = fstat(fileno(f), &st) == 0 && st.st_mtim.tv_sec > 0
-                         ? (uint64_t)st.st_mtim.tv_sec * 1000u +
-                               (uint64_t)st.st_mtim.tv_nsec / 1000000u
-                         : 0;
-    fclose(f);
-    int metric = ok ? srv_metric_parse(name) : 0;
-    if (!ok || metric == 0 || d == 0 || d > STEME_VECTOR_MAX_DIM)
-        return STEME_CORRUPT(err, "%s is damaged (expected \"dim N\" and \"metric "
-                             "l2|cosine|ip\")", path);
-    steme_vector_options vo;
-    steme_vector_options_init(&vo, d);
-    *m = (steme_vector_meta){d, (steme_vector_metric)metric, vo.storage, vo.M,
-                             vo.ef_construction, vo.ef_search, mtime};
-    return STEME_OK;
+    return steme_vector_meta_read_legacy(s->vec.dir, m, err);
 }
 
 /* Write the index's record through the database's log. */

@@ -134,13 +134,9 @@ int steme_db_get_assertion(steme_db *db, const steme_hash *h, steme_buf *buf,
         return STEME_E_INVALID;
     if (!h || !buf || !out)
         return db_fail(db, STEME_E_INVALID, "get assertion: NULL argument");
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_HASH_SUBJECT;
-    k.hash = *h;
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    int rc = steme_key_encode(&k, key, sizeof key, &klen, NULL);
+    int rc = db_locator_key(h, key, sizeof key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "get assertion: key");
     /* hash -> subject, then the assertion under its subject */
@@ -148,7 +144,10 @@ int steme_db_get_assertion(steme_db *db, const steme_hash *h, steme_buf *buf,
         return rc == STEME_E_NOTFOUND
                    ? db_fail(db, rc, "no assertion with that hash")
                    : db_fail(db, rc, "get assertion: %s", steme_kv_errmsg(db->db_kv));
+    steme_key k;
+    memset(&k, 0, sizeof k);
     k.family = STEME_FAM_ASSERTION;
+    k.hash = *h;
     k.subject = (const char *)buf->data;
     k.subject_len = buf->len;
     steme_error e;
@@ -166,4 +165,15 @@ int steme_db_get_assertion(steme_db *db, const steme_hash *h, steme_buf *buf,
         memcmp(check.bytes, h->bytes, STEME_HASH_LEN) != 0)
         return db_fail(db, STEME_E_CORRUPT, "stored assertion does not hash to its key");
     return STEME_OK;
+}
+
+int db_locator_key(const steme_hash *h, uint8_t *key, size_t cap, size_t *klen)
+{
+    steme_key k;
+    memset(&k, 0, sizeof k);
+    k.family = STEME_FAM_HASH_SUBJECT;
+    if (!h)
+        return steme_key_encode_prefix(&k, 0, key, cap, klen, NULL);
+    k.hash = *h;
+    return steme_key_encode(&k, key, cap, klen, NULL);
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "steme/audit.h"
 #include "steme/keys.h"
 #include "steme/quota.h"
@@ -61,17 +62,9 @@ static int aq_key(const steme_id16 *id, uint8_t *buf, size_t *len)
 static void aq_value(const steme_agent_id *agent, uint64_t ts, uint8_t out[AQ_VALUE_LEN])
 {
     memcpy(out, agent->bytes, STEME_AGENT_ID_LEN);
-    for (int i = 0; i < 8; i++)
-        out[STEME_AGENT_ID_LEN + i] = (uint8_t)(ts >> (56 - 8 * i));
+    bytes_put_be64(out + STEME_AGENT_ID_LEN, ts);
 }
 
-static uint64_t be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* Write both keys; the caller holds the query id's stripe lock. */
 static int put_locked(steme_db *db, const steme_query_audit *q, const uint8_t *enc, size_t len)
@@ -340,7 +333,7 @@ int steme_audit_get(steme_audit *a, const steme_id16 *query_id, steme_buf *buf,
                        AQ_VALUE_LEN);
     steme_agent_id agent;
     memcpy(agent.bytes, buf->data, STEME_AGENT_ID_LEN);
-    uint64_t ts = be64(buf->data + STEME_AGENT_ID_LEN);
+    uint64_t ts = bytes_get_be64(buf->data + STEME_AGENT_ID_LEN);
     if ((rc = au_key(&agent, ts, query_id, key, &klen)) != STEME_OK)
         return db_fail(db, rc, "get audit: key");
     if ((rc = steme_kv_get(db->db_kv, key, klen, buf)) != STEME_OK)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bytes.h"
 #include "core/fsutil.h"
 #include "steme/keys.h"
 #include "store/db_int.h"
@@ -267,8 +268,7 @@ int steme_db_checkpoint(steme_db *db)
     rc = steme_kv_sync(db->db_kv);
     if (rc == STEME_OK) {
         uint8_t v[8];
-        for (int i = 0; i < 8; i++)
-            v[i] = (uint8_t)(end >> (8 * i));
+        bytes_put_le(v, end, 8);
         rc = steme_kv_put(db->db_kv, key, klen, v, sizeof v, STEME_KV_SYNC);
     }
     if (rc != STEME_OK) {

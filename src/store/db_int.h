@@ -196,6 +196,13 @@ int db_apply_supersession(steme_db *db, const uint8_t *body, size_t len, const d
 int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
 int db_apply_vector_meta(steme_db *db, const uint8_t *body, size_t len, const db_conds *conds);
 
+/*
+ * The locator key \0HS:{hash} (an assertion's hash -> its subject) of h
+ * into key[cap], or with h NULL the prefix of every locator key (the way to
+ * scan all assertions). STEME_OK or the key codec's status.
+ */
+int db_locator_key(const steme_hash *h, uint8_t *key, size_t cap, size_t *klen);
+
 /* The KV handle of db (stores use only it and the key codec). */
 static inline steme_kv *db_kv(steme_db *db) { return db->db_kv; }
 

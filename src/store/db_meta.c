@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/bytes.h"
 #include "core/fsutil.h"
 #include "steme/hash.h"
 #include "store/db_int.h"
@@ -28,18 +29,6 @@
 #define META_VERSION 1u
 static const uint8_t meta_magic[8] = {'S', 'T', 'E', 'M', 'E', 'D', 'B', 0};
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 int db_meta_create(const char *dir, steme_kv_engine engine, steme_error *err)
 {
@@ -47,9 +36,9 @@ int db_meta_create(const char *dir, steme_kv_engine engine, steme_error *err)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     memcpy(m, meta_magic, 8);
-    put_le(m + 8, META_VERSION, 4);
-    put_le(m + 12, (uint64_t)engine, 4);
-    put_le(m + 16, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u, 8);
+    bytes_put_le(m + 8, META_VERSION, 4);
+    bytes_put_le(m + 12, (uint64_t)engine, 4);
+    bytes_put_le(m + 16, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u, 8);
     steme_hash h;
     steme_blake3_hash(m, 32, &h);
     memcpy(m + 32, h.bytes, 32);
@@ -84,13 +73,13 @@ int db_meta_check(const char *dir, steme_kv_engine *engine, steme_error *err)
         rc = STEME_CORRUPT(err, "%s: checksum mismatch", path);
         goto done;
     }
-    uint64_t version = get_le(m + 8, 4);
+    uint64_t version = bytes_get_le(m + 8, 4);
     if (version != META_VERSION) {
         rc = steme_err(err, STEME_E_VERSION, "%s: format version %llu, this build reads %u",
                        path, (unsigned long long)version, META_VERSION);
         goto done;
     }
-    *engine = (steme_kv_engine)get_le(m + 12, 4);
+    *engine = (steme_kv_engine)bytes_get_le(m + 12, 4);
 done:
     free(m);
     free(path);

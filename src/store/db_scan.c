@@ -39,12 +39,9 @@ int steme_db_scan_assertions(steme_db *db, steme_hash_fn fn, void *ctx)
         return STEME_E_INVALID;
     if (!fn)
         return db_fail(db, STEME_E_INVALID, "scan assertions: NULL function");
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_HASH_SUBJECT;
     uint8_t prefix[16];
     size_t plen;
-    int rc = steme_key_encode_prefix(&k, 0, prefix, sizeof prefix, &plen, NULL);
+    int rc = db_locator_key(NULL, prefix, sizeof prefix, &plen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "scan assertions: prefix");
     scan_page pg; /* ~9 KiB on the stack: fine for every caller we have */

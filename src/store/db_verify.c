@@ -56,12 +56,9 @@ int steme_db_verify(steme_db *db, uint64_t *checked, uint64_t *damaged_out,
     if (!db)
         return STEME_E_INVALID;
     uint64_t nchecked = 0, ndamaged = 0;
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_HASH_SUBJECT;
     uint8_t prefix[16];
     size_t plen;
-    int rc = steme_key_encode_prefix(&k, 0, prefix, sizeof prefix, &plen, NULL);
+    int rc = db_locator_key(NULL, prefix, sizeof prefix, &plen);
     vpage *pg = malloc(sizeof *pg);
     steme_buf val = STEME_BUF_INIT;
     if (rc != STEME_OK || !pg) {

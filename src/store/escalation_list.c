@@ -10,24 +10,11 @@
 
 #include "steme/escalations.h"
 #include "steme/keys.h"
-#include "store/db_int.h"
+#include "store/escalation_int.h"
 #include "store/store_page.h"
 
 #define ESC_BY_ID 0x80u
 #define BYID_LEN 9
-
-static steme_db *edb(steme_escalations *s) { return (steme_db *)s; }
-
-static int es_key(uint8_t status, uint64_t ts, const steme_id16 *id, uint8_t *buf, size_t *len)
-{
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_ESCALATION;
-    k.status = status;
-    k.ts = ts;
-    k.id = *id;
-    return steme_key_encode(&k, buf, STEME_KEY_MAX, len, NULL);
-}
 
 int steme_escalation_get(steme_escalations *s, const steme_id16 *id, steme_buf *buf,
                          steme_escalation *out)

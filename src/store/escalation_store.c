@@ -29,29 +29,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "steme/escalations.h"
 #include "steme/hash.h"
 #include "steme/keys.h"
-#include "store/db_int.h"
+#include "store/escalation_int.h"
 
 #define ESC_BY_ID 0x80u
 #define ESC_BY_TARGET 0x81u
 #define BYID_LEN 9
 
-static steme_db *edb(steme_escalations *s) { return (steme_db *)s; }
-
 steme_escalations *steme_db_escalations(steme_db *db) { return (steme_escalations *)db; }
-
-static int es_key(uint8_t status, uint64_t ts, const steme_id16 *id, uint8_t *buf, size_t *len)
-{
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_ESCALATION;
-    k.status = status;
-    k.ts = ts;
-    k.id = *id;
-    return steme_key_encode(&k, buf, STEME_KEY_MAX, len, NULL);
-}
 
 /* The 16-byte id of an escalation's target (see escalations.h). */
 static void target_id(const steme_escalation *e, steme_id16 *out)
@@ -86,8 +74,7 @@ int db_apply_escalation(steme_db *db, const uint8_t *body, size_t len,
     steme_id16 tid;
     target_id(&e, &tid);
     byid[0] = (uint8_t)e.status;
-    for (int i = 0; i < 8; i++)
-        byid[1 + i] = (uint8_t)(e.created_at >> (8 * i));
+    bytes_put_le(byid + 1, e.created_at, 8);
 
     steme_kv_batch *b = steme_kv_batch_new();
     if (!b)
@@ -224,8 +211,7 @@ static int resolve_locked(steme_db *db, const steme_id16 *id, const char *note, 
          * resolving it too: exactly one wins, the other reports "already
          * resolved" after its retry) */
         byid[0] = STEME_ESC_OPEN;
-        for (int i = 0; i < 8; i++)
-            byid[1 + i] = (uint8_t)(e.created_at >> (8 * i));
+        bytes_put_le(byid + 1, e.created_at, 8);
         db_cond_add(&conds, key, klen, byid, sizeof byid);
         e.status = STEME_ESC_RESOLVED;
         e.resolved_at = resolved_at;

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "steme/keys.h"
 #include "steme/quota.h"
 #include "store/quota_int.h"
@@ -291,8 +292,7 @@ int steme_quota_set_limit(steme_quota *q, const steme_agent_id *agent, uint64_t 
         return db_fail(db, STEME_E_INVALID, "quota limit: NULL agent");
     uint8_t body[LIMIT_BODY_LEN];
     memcpy(body, agent->bytes, STEME_AGENT_ID_LEN);
-    for (int i = 0; i < 8; i++)
-        body[STEME_AGENT_ID_LEN + i] = (uint8_t)(limit >> (8 * i));
+    bytes_put_le(body + STEME_AGENT_ID_LEN, limit, 8);
     pthread_mutex_t *m = quota_agent_stripe(db, agent);
     pthread_mutex_lock(m);
     int rc = db_log_and_apply(db, DB_LOG_QUOTA_LIMIT, body, sizeof body);
@@ -311,9 +311,7 @@ int db_apply_quota_limit(steme_db *db, const uint8_t *body, size_t len,
                        LIMIT_BODY_LEN);
     steme_agent_id agent;
     memcpy(agent.bytes, body, STEME_AGENT_ID_LEN);
-    uint64_t limit = 0;
-    for (int i = 7; i >= 0; i--)
-        limit = limit << 8 | body[STEME_AGENT_ID_LEN + i];
+    uint64_t limit = bytes_get_le(body + STEME_AGENT_ID_LEN, 8);
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
     int rc = quota_agent_key(STEME_FAM_QUOTA_LIMIT, &agent, 0, key, &klen);

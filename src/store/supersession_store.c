@@ -39,13 +39,9 @@ static void walkbufs_free(walkbufs *w)
 /* h's subject into w->subj. STEME_E_NOTFOUND (with a message) if h is not stored. */
 static int subject_of(steme_db *db, const steme_hash *h, walkbufs *w)
 {
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_HASH_SUBJECT;
-    k.hash = *h;
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    int rc = steme_key_encode(&k, key, sizeof key, &klen, NULL);
+    int rc = db_locator_key(h, key, sizeof key, &klen);
     if (rc == STEME_OK)
         rc = steme_kv_get(db->db_kv, key, klen, &w->subj);
     if (rc == STEME_E_NOTFOUND)

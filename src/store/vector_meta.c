@@ -34,6 +34,7 @@
  */
 #include <string.h>
 
+#include "core/bytes.h"
 #include "steme/hash.h"
 #include "steme/keys.h"
 #include "steme/vector_meta.h"
@@ -55,19 +56,7 @@
 
 _Static_assert(META_OFF_CRC + 4 == STEME_VECTOR_META_ENCODED_LEN, "encoding layout");
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* The field ranges of steme_vector_options (hnsw_check_options): a record
  * that passes opens an index, or names one that could have been made. */
@@ -107,12 +96,12 @@ int steme_vector_meta_encode(const steme_vector_meta *m, uint8_t *buf, size_t ca
     buf[META_OFF_VERSION] = META_VERSION;
     buf[META_OFF_METRIC] = (uint8_t)m->metric;
     buf[META_OFF_STORAGE] = (uint8_t)m->storage;
-    put_le(buf + META_OFF_DIM, m->dim, 4);
-    put_le(buf + META_OFF_M, m->M, 4);
-    put_le(buf + META_OFF_EFC, m->ef_construction, 4);
-    put_le(buf + META_OFF_EFS, m->ef_search, 4);
-    put_le(buf + META_OFF_CREATED, m->created_at, 8);
-    put_le(buf + META_OFF_CRC, steme_crc32c(0, buf, META_OFF_CRC), 4);
+    bytes_put_le(buf + META_OFF_DIM, m->dim, 4);
+    bytes_put_le(buf + META_OFF_M, m->M, 4);
+    bytes_put_le(buf + META_OFF_EFC, m->ef_construction, 4);
+    bytes_put_le(buf + META_OFF_EFS, m->ef_search, 4);
+    bytes_put_le(buf + META_OFF_CREATED, m->created_at, 8);
+    bytes_put_le(buf + META_OFF_CRC, steme_crc32c(0, buf, META_OFF_CRC), 4);
     return STEME_OK;
 }
 
@@ -133,16 +122,16 @@ int steme_vector_meta_decode(const uint8_t *buf, size_t len, steme_vector_meta *
         return STEME_CORRUPT(err, "vector meta: version 0");
     if (len != META_LEN)
         return STEME_CORRUPT(err, "vector meta: %zu bytes, not %u", len, META_LEN);
-    if (get_le(buf + META_OFF_CRC, 4) != steme_crc32c(0, buf, META_OFF_CRC))
+    if (bytes_get_le(buf + META_OFF_CRC, 4) != steme_crc32c(0, buf, META_OFF_CRC))
         return STEME_CORRUPT(err, "vector meta: checksum mismatch");
     steme_vector_meta m;
     m.metric = (steme_vector_metric)buf[META_OFF_METRIC];
     m.storage = (steme_vector_storage)buf[META_OFF_STORAGE];
-    m.dim = (uint32_t)get_le(buf + META_OFF_DIM, 4);
-    m.M = (uint32_t)get_le(buf + META_OFF_M, 4);
-    m.ef_construction = (uint32_t)get_le(buf + META_OFF_EFC, 4);
-    m.ef_search = (uint32_t)get_le(buf + META_OFF_EFS, 4);
-    m.created_at = get_le(buf + META_OFF_CREATED, 8);
+    m.dim = (uint32_t)bytes_get_le(buf + META_OFF_DIM, 4);
+    m.M = (uint32_t)bytes_get_le(buf + META_OFF_M, 4);
+    m.ef_construction = (uint32_t)bytes_get_le(buf + META_OFF_EFC, 4);
+    m.ef_search = (uint32_t)bytes_get_le(buf + META_OFF_EFS, 4);
+    m.created_at = bytes_get_le(buf + META_OFF_CREATED, 8);
     const char *why = meta_out_of_range(&m);
     if (why)
         return STEME_CORRUPT(err, "vector meta: %s", why);
@@ -204,7 +193,7 @@ int steme_db_vector_meta_put(steme_db *db, const char *name, const steme_vector_
         return db_fail(db, rc, "vector meta: index name: %s", e.message);
     uint8_t body[2 + STEME_KEY_NAME_MAX + META_LEN];
     size_t elen;
-    put_le(body, n, 2);
+    bytes_put_le(body, n, 2);
     memcpy(body + 2, name, n);
     if ((rc = steme_vector_meta_encode(m, body + 2 + n, META_LEN, &elen, &e)) != STEME_OK)
         return db_fail(db, rc, "vector index \"%s\": %s", name, e.message);
@@ -220,7 +209,7 @@ int db_apply_vector_meta(steme_db *db, const uint8_t *body, size_t len, const db
     (void)conds; /* a blind write of the resulting state: no precondition */
     if (!body || len < 2)
         return db_fail(db, STEME_E_CORRUPT, "vector meta record: %zu bytes", len);
-    size_t n = (size_t)get_le(body, 2);
+    size_t n = (size_t)bytes_get_le(body, 2);
     if (n > len - 2)
         return db_fail(db, STEME_E_CORRUPT, "vector meta record: name of %zu bytes in %zu", n,
                        len);
@@ -238,3 +227,4 @@ int db_apply_vector_meta(steme_db *db, const uint8_t *body, size_t len, const db
         return db_fail(db, rc, "vector meta: %s", steme_kv_errmsg(db_kv(db)));
     return STEME_OK;
 }
+

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "steme/keys.h"
 #include "store/vote_store_int.h"
 
@@ -71,10 +72,7 @@ int vote_le64(const steme_buf *b, uint64_t *value)
 {
     if (b->len != 8)
         return STEME_E_CORRUPT;
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--)
-        x = (x << 8) | b->data[i];
-    *value = x;
+    *value = bytes_get_le(b->data, 8);
     return STEME_OK;
 }
 
@@ -84,13 +82,9 @@ int vote_subject_of(steme_db *db, const char *what, const steme_hash *a, char *o
     vote_cache *c = vote_cache_of(db, 1);
     if (c && vote_cache_subject(c, a, out, len))
         return STEME_OK;
-    steme_key k;
-    memset(&k, 0, sizeof k);
-    k.family = STEME_FAM_HASH_SUBJECT;
-    k.hash = *a;
     uint8_t key[STEME_KEY_MAX];
     size_t klen;
-    int rc = steme_key_encode(&k, key, sizeof key, &klen, NULL);
+    int rc = db_locator_key(a, key, sizeof key, &klen);
     if (rc != STEME_OK)
         return db_fail(db, rc, "%s: cannot build the locator key", what);
     steme_buf b = STEME_BUF_INIT;

@@ -29,6 +29,7 @@
  * of a segment is its longest prefix of valid records; every byte after it
  * must be zero (anything else is damage; see wal_recover.c).
  */
+#include "core/bytes.h"
 #include "wal/wal_int.h"
 
 #include <stdio.h>
@@ -37,35 +38,18 @@
 
 static const uint8_t wal_magic[8] = { 'S', 'T', 'E', 'M', 'E', 'W', 'A', 'L' };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 void wal_seg_header_encode(uint8_t hdr[WAL_SEG_HDR], uint64_t start, uint64_t seg_bytes)
 {
     memset(hdr, 0, WAL_SEG_HDR);
     memcpy(hdr, wal_magic, sizeof wal_magic);
-    put32(hdr + 8, WAL_VERSION);
-    put32(hdr + 12, WAL_SEG_HDR);
-    put64(hdr + 16, start);
-    put64(hdr + 24, seg_bytes);
-    put32(hdr + 60, steme_crc32c(0, hdr, 60));
+    bytes_put_le(hdr + 8, WAL_VERSION, 4);
+    bytes_put_le(hdr + 12, WAL_SEG_HDR, 4);
+    bytes_put_le(hdr + 16, start, 8);
+    bytes_put_le(hdr + 24, seg_bytes, 8);
+    bytes_put_le(hdr + 60, steme_crc32c(0, hdr, 60), 4);
 }
 
 int wal_seg_header_decode(const uint8_t hdr[WAL_SEG_HDR], uint64_t *start, steme_error *err)
@@ -81,14 +65,14 @@ int wal_seg_header_decode(const uint8_t hdr[WAL_SEG_HDR], uint64_t *start, steme
     if (wal_le32(hdr + 12) != WAL_SEG_HDR)
         return STEME_CORRUPT(err, "segment header: header size %u, expected %u",
                              (unsigned)wal_le32(hdr + 12), (unsigned)WAL_SEG_HDR);
-    *start = get64(hdr + 16);
+    *start = bytes_get_le(hdr + 16, 8);
     return STEME_OK;
 }
 
 void wal_rec_header_encode(uint8_t hdr[WAL_REC_HDR], const void *payload, size_t len)
 {
-    put32(hdr, (uint32_t)len);
-    put32(hdr + 4, steme_crc32c(0, payload, len));
+    bytes_put_le(hdr, (uint32_t)len, 4);
+    bytes_put_le(hdr + 4, steme_crc32c(0, payload, len), 4);
     steme_blake3_hash(payload, len, (steme_hash *)(void *)(hdr + 8));
 }
 

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/fsutil.h"
 #include "index/visual/snapshot.h"
 #include "index/visual/visual_int.h"
@@ -115,8 +116,7 @@ static char *pv_snap_path(const char *dir, uint64_t off)
 static void pv_encode(uint8_t *rec, unsigned op, uint64_t phash, const steme_hash *id)
 {
     rec[0] = (uint8_t)op;
-    for (int i = 0; i < 8; i++)
-        rec[1 + i] = (uint8_t)(phash >> (8 * i));
+    bytes_put_le(rec + 1, phash, 8);
     memcpy(rec + 9, id->bytes, STEME_HASH_LEN);
 }
 
@@ -140,9 +140,7 @@ static int pv_replay(steme_pvisual *p, uint64_t from, uint64_t *applied, steme_e
                                off);
             break;
         }
-        uint64_t phash = 0;
-        for (int i = 7; i >= 0; i--)
-            phash = phash << 8 | rec[1 + i];
+        uint64_t phash = bytes_get_le(rec + 1, 8);
         steme_hash id;
         memcpy(id.bytes, rec + 9, STEME_HASH_LEN);
         /* EXISTS / NOTFOUND cannot happen in a consistent log; replay is

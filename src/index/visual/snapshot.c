@@ -26,6 +26,7 @@
  * directory fsynced (steme_write_file_atomic): after a crash a NAME is
  * either complete or absent.
  */
+#include "core/bytes.h"
 #include "index/visual/snapshot.h"
 
 #include <stdlib.h>
@@ -35,33 +36,9 @@
 #include "core/fsutil.h"
 #include "steme/hash.h"
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 int vsnap_write(const char *path, const uint64_t *codes, const steme_hash *ids, size_t n,
                 uint64_t wal_offset, steme_error *err)
@@ -72,16 +49,16 @@ int vsnap_write(const char *path, const uint64_t *codes, const steme_hash *ids, 
         return steme_err(err, STEME_E_NOMEM, "snapshot %s: out of memory (%zu bytes)", path,
                          len);
     memcpy(buf, VSNAP_MAGIC, 8);
-    put32(buf + 8, VSNAP_VERSION);
-    put32(buf + 12, 0);
-    put64(buf + 16, n);
-    put64(buf + 24, wal_offset);
+    bytes_put_le(buf + 8, VSNAP_VERSION, 4);
+    bytes_put_le(buf + 12, 0, 4);
+    bytes_put_le(buf + 16, n, 8);
+    bytes_put_le(buf + 24, wal_offset, 8);
     uint8_t *p = buf + VSNAP_HEADER;
     for (size_t i = 0; i < n; i++, p += VSNAP_ENTRY) {
-        put64(p, codes[i]);
+        bytes_put_le(p, codes[i], 8);
         memcpy(p + 8, ids[i].bytes, STEME_HASH_LEN);
     }
-    put32(p, steme_crc32c(0, buf, VSNAP_HEADER + body));
+    bytes_put_le(p, steme_crc32c(0, buf, VSNAP_HEADER + body), 4);
     int rc = steme_write_file_atomic(path, buf, len, 0, err);
     free(buf);
     return rc;
@@ -107,15 +84,15 @@ int vsnap_read(const char *path, uint64_t **codes, steme_hash **ids, size_t *n,
         rc = STEME_CORRUPT(err, "snapshot %s: bad magic", path);
         goto done;
     }
-    uint32_t version = get32(buf + 8);
-    uint64_t count = get64(buf + 16);
+    uint32_t version = (uint32_t)bytes_get_le(buf + 8, 4);
+    uint64_t count = bytes_get_le(buf + 16, 8);
     if ((len - VSNAP_HEADER - VSNAP_TRAILER) % VSNAP_ENTRY != 0 ||
         count != (len - VSNAP_HEADER - VSNAP_TRAILER) / VSNAP_ENTRY) {
         rc = STEME_CORRUPT(err, "snapshot %s: %zu bytes do not hold %llu entries", path, len,
                            (unsigned long long)count);
         goto done;
     }
-    if (get32(buf + len - VSNAP_TRAILER) != steme_crc32c(0, buf, len - VSNAP_TRAILER)) {
+    if ((uint32_t)bytes_get_le(buf + len - VSNAP_TRAILER, 4) != steme_crc32c(0, buf, len - VSNAP_TRAILER)) {
         rc = STEME_CORRUPT(err, "snapshot %s: checksum mismatch", path);
         goto done;
     }
@@ -126,8 +103,8 @@ int vsnap_read(const char *path, uint64_t **codes, steme_hash **ids, size_t *n,
                        path, version, VSNAP_VERSION);
         goto done;
     }
-    if (get32(buf + 12) != 0) {
-        rc = STEME_CORRUPT(err, "snapshot %s: unknown flags %08x", path, get32(buf + 12));
+    if ((uint32_t)bytes_get_le(buf + 12, 4) != 0) {
+        rc = STEME_CORRUPT(err, "snapshot %s: unknown flags %08x", path, (uint32_t)bytes_get_le(buf + 12, 4));
         goto done;
     }
     c = malloc((count ? count : 1) * sizeof *c);
@@ -138,13 +115,13 @@ int vsnap_read(const char *path, uint64_t **codes, steme_hash **ids, size_t *n,
     }
     const uint8_t *p = buf + VSNAP_HEADER;
     for (size_t i = 0; i < count; i++, p += VSNAP_ENTRY) {
-        c[i] = get64(p);
+        c[i] = bytes_get_le(p, 8);
         memcpy(h[i].bytes, p + 8, STEME_HASH_LEN);
     }
     *codes = c;
     *ids = h;
     *n = count;
-    *wal_offset = get64(buf + 24);
+    *wal_offset = bytes_get_le(buf + 24, 8);
     c = NULL;
     h = NULL;
 done:
