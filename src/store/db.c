@@ -20,6 +20,7 @@
 #include "core/fsutil.h"
 #include "steme/keys.h"
 #include "store/db_int.h"
+#include "store/vote_behind.h"
 
 #define CURSOR_NAME "ingest"
 
@@ -218,6 +219,9 @@ int steme_db_open(const char *dir, const steme_db_options *opts, steme_db **out,
         goto fail;
     if ((rc = replay(db, rec.first_offset, err)) != STEME_OK)
         goto fail;
+    /* Votes acknowledged at durability from now on; if the applier thread
+     * cannot start, they are applied before acknowledgement (same results). */
+    (void)vote_behind_start(db);
     free(waldir);
     free(kvdir);
     *out = db;
@@ -263,6 +267,12 @@ int steme_db_checkpoint(steme_db *db)
     uint64_t end = steme_wal_end_offset(db->db_wal);
     atomic_store(&db->db_logged_since_checkpoint, 0);
     pthread_rwlock_unlock(&db->db_apply_lock);
+    /* Votes below `end` were acknowledged (their writers left the barrier),
+     * but may still be on their way to the engine: wait for them. */
+    if ((rc = db_votes_fence(db)) != STEME_OK) {
+        pthread_mutex_unlock(&db->db_checkpoint_lock);
+        return rc; /* the log keeps them; the next open replays them */
+    }
     /* Make the engines durable (this flushes the writes made without the
      * engine's own log), then move the cursor, then drop old log segments. */
     rc = steme_kv_sync(db->db_kv);
@@ -286,7 +296,10 @@ void steme_db_close(steme_db *db)
 {
     if (!db)
         return;
-    steme_db_checkpoint(db); /* best effort: replay covers a failure */
+    /* Drain the votes behind the log first; if their engine write failed,
+     * keep the log's cursor where it is so the next open replays them. */
+    if (vote_behind_stop(db) == STEME_OK)
+        steme_db_checkpoint(db); /* best effort: replay covers a failure */
     steme_wal_close(db->db_wal);
     steme_kv_close(db->db_kv);
     vote_cache_free(atomic_load(&db->db_vote_cache));
@@ -327,7 +340,8 @@ int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len
  * (db_group.c) before the append returns; else this thread applies it
  * after the append.
  */
-static int log_write(steme_db *db, uint8_t kind, const uint8_t *body, size_t len, int grouped)
+static int log_write(steme_db *db, uint8_t kind, const uint8_t *body, size_t len, int grouped,
+                     const void *pre, uint64_t *seq)
 {
     /* One contiguous payload [kind][body]: copy once into a stack buffer
      * when small, else the heap. */
@@ -338,7 +352,7 @@ static int log_write(steme_db *db, uint8_t kind, const uint8_t *body, size_t len
     payload[0] = kind;
     memcpy(payload + 1, body, len);
 
-    db_ticket d = {.kind = kind, .body = body, .len = len};
+    db_ticket d = {.kind = kind, .body = body, .len = len, .pre = pre, .seq = 0};
     d.msg[0] = '\0';
     steme_wal_ticket t = {.arg = &d};
     pthread_rwlock_rdlock(&db->db_apply_lock);
@@ -353,6 +367,8 @@ static int log_write(steme_db *db, uint8_t kind, const uint8_t *body, size_t len
     pthread_rwlock_unlock(&db->db_apply_lock);
     if (payload != stackbuf)
         free(payload);
+    if (seq)
+        *seq = d.seq;
     if (rc == STEME_OK)
         db_after_log(db, len);
     return rc;
@@ -363,14 +379,17 @@ int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t 
 {
     if (db_shared(db))
         return db_apply(db, kind, body, len, conds); /* the commit is the log */
-    return log_write(db, kind, body, len, 0);
+    return log_write(db, kind, body, len, 0, NULL, NULL);
 }
 
-int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len)
+int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
+                             const void *pre, uint64_t *seq)
 {
+    if (seq)
+        *seq = 0;
     if (db_shared(db))
         return db_apply(db, kind, body, len, NULL); /* pg: the commit is the log */
-    return log_write(db, kind, body, len, 1);
+    return log_write(db, kind, body, len, 1, pre, seq);
 }
 
 void db_after_log(steme_db *db, size_t len)

@@ -29,6 +29,7 @@
 
 #include "steme/wal.h"
 #include "store/db_int.h"
+#include "store/vote_behind.h"
 
 static void apply_one(steme_db *db, steme_wal_ticket *t)
 {
@@ -76,23 +77,47 @@ static void apply_votes(steme_db *db, steme_wal_ticket *t, size_t n)
         free(bodies), free(lens), free(rcs), free(msgs);
 }
 
+/* A vote that can be accepted ahead of its engine write: it carries its
+ * voter's pre-read and the applier runs. */
+static int behind(const steme_db *db, const steme_wal_ticket *t)
+{
+    const db_ticket *d = t->arg;
+    return db->db_behind && d->kind == DB_LOG_VOTE && d->pre;
+}
+
 void db_on_durable(void *ctx, steme_wal_ticket *first)
 {
     steme_db *db = ctx;
     steme_wal_ticket *t = first;
     while (t) {
         db_ticket *d = t->arg;
+        size_t n = 0;
+        steme_wal_ticket *end = t;
+        if (behind(db, t)) {
+            while (end && behind(db, end))
+                n++, end = end->next;
+            vote_behind_accept(db, t, n);
+            t = end;
+            continue;
+        }
+        /* Applied here, before acknowledgement: keep the engine in log
+         * order behind any accepted votes still queued. */
+        int frc = db_votes_fence(db);
+        if (frc != STEME_OK) {
+            for (; t && !behind(db, t); t = t->next) {
+                t->status = frc;
+                snprintf(((db_ticket *)t->arg)->msg, STEME_ERRMSG_MAX, "%s",
+                         steme_errslot_message(&db->db_err));
+            }
+            continue;
+        }
         if (d->kind != DB_LOG_VOTE) {
             apply_one(db, t);
             t = t->next;
             continue;
         }
-        size_t n = 0;
-        steme_wal_ticket *end = t;
-        while (end && ((db_ticket *)end->arg)->kind == DB_LOG_VOTE) {
-            n++;
-            end = end->next;
-        }
+        while (end && ((db_ticket *)end->arg)->kind == DB_LOG_VOTE && !behind(db, end))
+            n++, end = end->next;
         apply_votes(db, t, n);
         t = end;
     }

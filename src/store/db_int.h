@@ -59,6 +59,7 @@ enum db_log_kind {
  * first use by a Ballot Box call, freed at close. */
 struct vote_cache;
 void vote_cache_free(struct vote_cache *c);
+typedef struct vote_behind vote_behind;
 
 struct steme_db {
     steme_kv *db_kv;
@@ -79,6 +80,11 @@ struct steme_db {
      * use; only the WAL's on_durable callback uses it, and those calls
      * never overlap. */
     void *db_vote_scratch;
+    /* Votes acknowledged at durability, written to the engine behind by an
+     * applier thread (vote_behind.c); NULL in pg mode, before replay ends,
+     * and if the thread could not start (then votes apply before their
+     * acknowledgement, db_group.c). */
+    struct vote_behind *db_behind;
     int db_shared;                       /* pg mode: no WAL, conditional writes */
     atomic_uint_fast64_t db_jitter;      /* retry backoff jitter state */
 };
@@ -150,19 +156,26 @@ int db_log_and_apply(steme_db *db, uint8_t kind, const uint8_t *body, size_t len
 int db_log_and_apply_if(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
                         const db_conds *conds);
 /*
- * As db_log_and_apply, but the record is applied together with the other
- * records of its group commit, by the thread that finished the log sync,
- * before any of them is acknowledged (db_group.c): one engine write for a
- * group of votes instead of one per vote. Used for the Ballot Box's votes,
- * the write-heavy path. Same result and durability as db_log_and_apply.
+ * As db_log_and_apply, but the record goes with a WAL ticket and is handed,
+ * with the other records of its group commit, to the thread that finished
+ * the log sync (db_group.c). Votes with a pre-read (pre, a db_vote_pre) are
+ * then accepted ahead of their engine write (vote_behind.c: *seq gets the
+ * sequence a later read of the pair fences on); otherwise the group is
+ * applied, one engine write per group of votes, before any of them is
+ * acknowledged. Used for the Ballot Box's votes, the write-heavy path. Same
+ * durability as db_log_and_apply. seq may be NULL; *seq is 0 when the vote
+ * was applied before the acknowledgement.
  */
-int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len);
+int db_log_and_apply_grouped(steme_db *db, uint8_t kind, const uint8_t *body, size_t len,
+                             const void *pre, uint64_t *seq);
 /* What a grouped record's WAL ticket carries (ticket.arg): the record, and
  * the message of a failed apply, copied from the applying thread. */
 typedef struct db_ticket {
     uint8_t kind;
     const uint8_t *body;
     size_t len;
+    const void *pre;      /* votes: the voter's pre-read (db_vote_pre), or NULL */
+    uint64_t seq;         /* votes accepted ahead of the engine: the sequence to fence on */
     char msg[STEME_ERRMSG_MAX];
 } db_ticket;
 /* The WAL's on_durable callback (db_group.c): applies a durable group. */

@@ -10,6 +10,7 @@
 
 #include "steme/keys.h"
 #include "store/db_int.h"
+#include "store/vote_behind.h"
 
 #define VPAGE 64
 
@@ -58,7 +59,11 @@ int steme_db_verify(steme_db *db, uint64_t *checked, uint64_t *damaged_out,
     uint64_t nchecked = 0, ndamaged = 0;
     uint8_t prefix[16];
     size_t plen;
-    int rc = db_locator_key(NULL, prefix, sizeof prefix, &plen);
+    /* every acknowledged vote in the engine before its keys are checked */
+    int rc = db_votes_fence(db);
+    if (rc != STEME_OK)
+        return rc;
+    rc = db_locator_key(NULL, prefix, sizeof prefix, &plen);
     vpage *pg = malloc(sizeof *pg);
     steme_buf val = STEME_BUF_INIT;
     if (rc != STEME_OK || !pg) {

@@ -27,11 +27,13 @@
  * engine failure of the write fails every vote of the batch (none landed:
  * the batch is atomic). Failures are reported per vote in rcs[] and msgs[].
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "steme/keys.h"
+#include "store/vote_behind.h"
 #include "store/vote_store_int.h"
 
 /* Votes per engine batch: bounds the scratch memory (three keys of up to
@@ -140,9 +142,8 @@ static int bentry_cmp(const void *x, const void *y)
  * weight add per group instead of one per vote. Puts of distinct votes
  * never share a key (one vote per pair per group, see the top).
  */
-static int build_batch(steme_kv_batch *b, size_t n, const gvote *g)
+static int build_batch(steme_kv_batch *b, size_t n, const gvote *g, bentry *e)
 {
-    bentry e[3 * GROUP_CHUNK];
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const gvote *v = &g[i];
@@ -188,8 +189,9 @@ static void apply_chunk(steme_db *db, size_t n, gvote *g, const uint8_t *const *
     size_t live = 0;
     for (size_t i = 0; i < n; i++)
         live += g[i].live ? 1 : 0;
+    bentry e[3 * GROUP_CHUNK];
     if (rc == STEME_OK && live > 0)
-        rc = build_batch(b, n, g);
+        rc = build_batch(b, n, g, e);
     if (rc != STEME_OK)
         db_fail(db, rc, "apply vote: building the batch");
 
@@ -250,4 +252,52 @@ void db_apply_vote_group(steme_db *db, size_t n, const uint8_t *const *bodies,
         size_t k = n - at < GROUP_CHUNK ? n - at : GROUP_CHUNK;
         apply_chunk(db, k, g, bodies + at, lens + at, rcs + at, msgs + at, msgcap);
     }
+}
+
+/* Key the accepted votes, then one batch as build_batch makes it. The
+ * deltas are the accepting thread's (from each voter's pre-read), and the
+ * vote cache moved already (vote_behind.c): this is the engine write only. */
+int vote_group_write_accepted(steme_db *db, size_t n, const vb_vote *v, void **scratch)
+{
+    if (n > VB_CHUNK)
+        return db_fail(db, STEME_E_INTERNAL, "apply vote: %zu votes in one chunk", n);
+    gvote *g = *scratch;
+    if (!g && !(g = *scratch = malloc(sizeof *g * VB_CHUNK)))
+        return db_fail(db, STEME_E_NOMEM, "apply vote: out of memory");
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        gvote *x = &g[i];
+        x->vote.assertion = v[i].assertion;
+        x->vote.voter = v[i].voter;
+        x->s = (const char *)v[i].subject;
+        x->slen = v[i].slen;
+        x->enc = v[i].enc;
+        x->elen = v[i].elen;
+        x->dcount = v[i].dcount;
+        x->dwsum = v[i].dwsum;
+        x->live = v[i].put;
+        live += (size_t)x->live;
+        if (x->live &&
+            (vote_key(STEME_FAM_VOTE, x->s, x->slen, &x->vote.assertion, &x->vote.voter,
+                      x->vkey, &x->vklen) != STEME_OK ||
+             vote_key(STEME_FAM_VOTE_COUNT, x->s, x->slen, &x->vote.assertion, NULL, x->ckey,
+                      &x->cklen) != STEME_OK ||
+             vote_key(STEME_FAM_VOTE_WEIGHT, x->s, x->slen, &x->vote.assertion, NULL, x->wkey,
+                      &x->wklen) != STEME_OK))
+            return db_fail(db, STEME_E_CORRUPT, "vote record: bad subject");
+    }
+    if (!live)
+        return STEME_OK;
+    steme_kv_batch *b = steme_kv_batch_new();
+    if (!b)
+        return db_fail(db, STEME_E_NOMEM, "apply vote: out of memory");
+    static_assert(VB_CHUNK <= 256, "the entry array lives on the stack");
+    bentry e[3 * VB_CHUNK];
+    int rc = build_batch(b, n, g, e);
+    if (rc != STEME_OK)
+        db_fail(db, rc, "apply vote: building the batch");
+    else
+        rc = db_kv_write(db, b, NULL, "apply vote");
+    steme_kv_batch_free(b);
+    return rc;
 }

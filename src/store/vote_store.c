@@ -4,12 +4,17 @@
  *
  * put:   validate, verify the signature, find the assertion's subject (the
  *        assertion must exist), then under the stripe lock of
- *        (assertion, voter): log the vote with a WAL ticket; the thread that
- *        completes the log sync applies the whole group of votes as one
- *        batch (vote_apply_group.c) before the WAL acknowledges them.
- *        Holding the stripe lock from log append to acknowledgement makes
- *        the log order of one voter's votes on one assertion equal their
- *        apply order, while votes on other pairs run in parallel.
+ *        (assertion, voter): wait until the pair's previous vote is in the
+ *        engine, read the stored vote (the pre-read), log the vote with a
+ *        WAL ticket. Once the group is durable the vote is accepted: its
+ *        cache deltas (from the pre-read) move the vote cache, it is queued
+ *        for the applier thread, and put returns (vote_behind.c). Without
+ *        the applier (it could not start) the thread that completes the
+ *        log sync applies the whole group as one batch (vote_apply_group.c)
+ *        before the WAL acknowledges it. Holding the stripe lock from the
+ *        pre-read to acknowledgement makes the log order of one voter's
+ *        votes on one assertion equal their apply order, while votes on
+ *        other pairs run in parallel.
  *
  * log record DB_LOG_VOTE, body:
  *     [subject_len u16 LE][subject][vote encoding (83 or 147 bytes)]
@@ -34,6 +39,7 @@
 
 #include "core/bytes.h"
 #include "steme/keys.h"
+#include "store/vote_behind.h"
 #include "store/vote_store_int.h"
 
 #define BODY_MAX (2u + STEME_SUBJECT_MAX + STEME_VOTE_MAX_ENCODED)
@@ -107,6 +113,39 @@ int vote_subject_of(steme_db *db, const char *what, const steme_hash *a, char *o
     return rc;
 }
 
+/*
+ * The stored vote the new one replaces (stripe lock held): once the pair's
+ * previous vote is in the engine, nothing but this thread can change it
+ * until the new vote is acknowledged.
+ */
+static int pre_read(steme_db *db, const char *s, size_t slen, const uint8_t *enc, size_t elen,
+                    const steme_vote *vote, db_vote_pre *pre)
+{
+    uint8_t vkey[STEME_KEY_MAX];
+    size_t vklen;
+    int rc = vote_behind_pair_wait(db, enc + VOTE_PAIR_OFFSET);
+    if (rc != STEME_OK)
+        return rc;
+    if (vote_key(STEME_FAM_VOTE, s, slen, &vote->assertion, &vote->voter, vkey, &vklen) !=
+        STEME_OK)
+        return db_fail(db, STEME_E_CORRUPT, "put vote: the locator holds a bad subject");
+    steme_buf old = STEME_BUF_INIT;
+    rc = steme_kv_get(db_kv(db), vkey, vklen, &old);
+    *pre = (db_vote_pre){0, 0, 0};
+    if (rc == STEME_OK) {
+        pre->had = 1;
+        pre->same = old.len == elen && memcmp(old.data, enc, elen) == 0;
+        if (!pre->same)
+            rc = vote_old_weight(db, &old, vote, &pre->old_fixed);
+    } else if (rc == STEME_E_NOTFOUND) {
+        rc = STEME_OK;
+    } else {
+        db_fail(db, rc, "put vote: reading the stored vote: %s", steme_kv_errmsg(db_kv(db)));
+    }
+    steme_buf_free(&old);
+    return rc;
+}
+
 int steme_votes_put(steme_votes *v, const steme_vote *vote, steme_hash *vote_hash)
 {
     steme_db *db = vdb(v);
@@ -136,10 +175,24 @@ int steme_votes_put(steme_votes *v, const steme_vote *vote, steme_hash *vote_has
     body[1] = (uint8_t)(slen >> 8);
     memcpy(body + 2 + slen, enc, elen);
 
-    pthread_mutex_t *m = db_stripe(db, enc + VOTE_PAIR_OFFSET, VOTE_PAIR_LEN);
+    const uint8_t *pair = enc + VOTE_PAIR_OFFSET;
+    pthread_mutex_t *m = db_stripe(db, pair, VOTE_PAIR_LEN);
     for (unsigned attempt = 0;; attempt++) {
         pthread_mutex_lock(m);
-        rc = db_log_and_apply_grouped(db, DB_LOG_VOTE, body, 2 + slen + elen);
+        db_vote_pre pre;
+        const db_vote_pre *pp = NULL;
+        if (db->db_behind) {
+            rc = pre_read(db, (const char *)body + 2, slen, enc, elen, vote, &pre);
+            if (rc != STEME_OK) {
+                pthread_mutex_unlock(m);
+                return rc;
+            }
+            pp = &pre;
+        }
+        uint64_t seq = 0;
+        rc = db_log_and_apply_grouped(db, DB_LOG_VOTE, body, 2 + slen + elen, pp, &seq);
+        if (rc == STEME_OK && seq)
+            vote_behind_pair_note(db, pair, seq);
         pthread_mutex_unlock(m);
         /* pg mode: another node changed this vote between our read and our
          * write (the apply's precondition failed): read again, retry */

@@ -7,6 +7,10 @@
  * from the VC and VW keys read together with one multi-get (one engine
  * snapshot, so count and weight agree with each other).
  *
+ * Every read of the engine's vote keys first fences (db_votes_fence): votes
+ * are acknowledged before the applier writes them (vote_behind.c), and a
+ * read that starts after a put returned must see it.
+ *
  * A listing scans a page of votes into a local buffer, then hands them to
  * the caller's function outside the scan: scan callbacks may not call back
  * into the engine, and the caller's function may want to.
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/vote_behind.h"
 #include "store/vote_store_int.h"
 
 #define PAGE 128
@@ -34,6 +39,8 @@ int steme_votes_totals(steme_votes *v, const steme_hash *assertion, uint64_t *co
         char s[STEME_SUBJECT_MAX];
         size_t slen;
         int rc = vote_subject_of(db, "vote totals", assertion, s, &slen);
+        if (rc == STEME_OK)
+            rc = db_votes_fence(db); /* after the fill ticket: see vote_behind.c */
         if (rc != STEME_OK)
             return rc;
         uint8_t ckey[STEME_KEY_MAX], wkey[STEME_KEY_MAX];
@@ -95,6 +102,8 @@ int steme_votes_get(steme_votes *v, const steme_hash *assertion, const steme_age
     char s[STEME_SUBJECT_MAX];
     size_t slen;
     int rc = vote_subject_of(db, "get vote", assertion, s, &slen);
+    if (rc == STEME_OK)
+        rc = db_votes_fence(db);
     if (rc != STEME_OK)
         return rc;
     uint8_t key[STEME_KEY_MAX];
@@ -175,6 +184,8 @@ static int votes_prefix(steme_db *db, const char *what, const steme_hash *a, cha
                         size_t *slen, uint8_t *prefix, size_t *plen)
 {
     int rc = vote_subject_of(db, what, a, s, slen);
+    if (rc == STEME_OK)
+        rc = db_votes_fence(db); /* listings and recounts read the engine */
     if (rc != STEME_OK)
         return rc;
     steme_key k;

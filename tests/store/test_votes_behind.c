@@ -1,0 +1,320 @@
+/*
+ * test_votes_behind.c - votes acknowledged at durability and written to the
+ * engine behind (src/store/vote_behind.c): nothing a caller can read may
+ * tell the difference.
+ *
+ * 16 writer threads each own 6 voters and vote on 24 shared assertions:
+ * new votes, immediate re-votes of the pair just voted (the pair fence),
+ * byte-identical repeats. Right after each acknowledged put the writer reads
+ * back through the engine (the stored vote, a listing, the assertion's
+ * totals after dropping them from the read cache, a recount of its own
+ * votes) and compares with its own model of its voters. Two readers drop
+ * cache entries and read totals in a loop: a count never goes down (votes
+ * are never removed), so a stale cache fill would show. A checkpointer
+ * thread checkpoints all along (it must wait for the applier before it
+ * moves the log's cursor). Afterwards, and after a reopen, every assertion's
+ * totals equal its recount and the sum of the writers' models.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "steme/db.h"
+#include "steme/votes.h"
+#include "store/vote_store_int.h"
+#include "testutil.h"
+#include "store_testlib.h"
+
+#define WRITERS 16
+#define OWN 6           /* voters per writer */
+#define NA 24           /* assertions */
+#ifdef STEME_SANITIZED
+#define STEPS 120
+#else
+#define STEPS 400
+#endif
+
+typedef struct shared {
+    steme_db *db;
+    steme_hash h[NA];
+    atomic_int stop, failures;
+    char why[320];
+    uint64_t seed;
+    /* per writer, per own voter, per assertion: 0 none, else fixed weight + 1 marker */
+    int has[WRITERS][OWN][NA];
+    int64_t fixed[WRITERS][OWN][NA];
+} shared;
+
+typedef struct worker {
+    shared *sh;
+    int id;
+} worker;
+
+static void failed(shared *sh, const char *what, int rc)
+{
+    if (atomic_fetch_add(&sh->failures, 1) == 0)
+        snprintf(sh->why, sizeof sh->why, "%s: %s (%s)", what, steme_errname(rc),
+                 steme_db_errmsg(sh->db));
+}
+
+static steme_agent_id voter_id(int writer, int k)
+{
+    steme_agent_id id;
+    memset(&id, 0, sizeof id);
+    id.bytes[0] = (uint8_t)writer;
+    id.bytes[1] = (uint8_t)k;
+    id.bytes[5] = 0x5a;
+    return id;
+}
+
+/* Drop a's totals from the read cache, so the next read goes to the engine. */
+static void forget(steme_db *db, const steme_hash *a)
+{
+    vote_cache *c = vote_cache_of(db, 0);
+    if (c)
+        vote_cache_invalidate(c, a);
+}
+
+typedef struct find_ctx {
+    steme_agent_id voter;
+    int found;
+    double weight;
+} find_ctx;
+
+static int find_voter(void *ctx, const steme_vote *v)
+{
+    find_ctx *f = ctx;
+    if (memcmp(v->voter.bytes, f->voter.bytes, sizeof f->voter.bytes) == 0) {
+        f->found = 1;
+        f->weight = v->weight;
+        return 1;
+    }
+    return 0;
+}
+
+/* Read back one acknowledged vote through the engine. */
+static int check_readback(shared *sh, const steme_vote *v)
+{
+    steme_votes *vs = steme_db_votes(sh->db);
+    steme_buf buf = STEME_BUF_INIT;
+    steme_vote got;
+    int rc = steme_votes_get(vs, &v->assertion, &v->voter, &buf, &got);
+    steme_buf_free(&buf);
+    if (rc != STEME_OK || got.timestamp != v->timestamp || got.weight != v->weight) {
+        failed(sh, "the stored vote right after its put is not the put one", rc);
+        return 0;
+    }
+    find_ctx f = {v->voter, 0, 0};
+    steme_vote_cursor cur;
+    memset(&cur, 0, sizeof cur);
+    rc = steme_votes_list(vs, &v->assertion, 0, &cur, find_voter, &f);
+    if (rc != STEME_OK || !f.found || f.weight != v->weight) {
+        failed(sh, "a listing right after a put misses it", rc);
+        return 0;
+    }
+    return 1;
+}
+
+static void *writer_main(void *p)
+{
+    worker *wk = p;
+    shared *sh = wk->sh;
+    steme_votes *vs = steme_db_votes(sh->db);
+    tu_rng r;
+    tu_rng_seed(&r, sh->seed * 131 + (uint64_t)wk->id);
+    steme_vote last;
+    int have_last = 0;
+    for (int i = 0; i < STEPS && !atomic_load(&sh->failures); i++) {
+        steme_vote v;
+        unsigned mode = (unsigned)tu_rng_below(&r, 10);
+        if (have_last && mode == 0) {
+            v = last; /* byte-identical repeat: nothing moves */
+        } else {
+            memset(&v, 0, sizeof v);
+            if (have_last && mode <= 3) { /* re-vote the pair just voted */
+                v.assertion = last.assertion;
+                v.voter = last.voter;
+            } else {
+                v.assertion = sh->h[tu_rng_below(&r, NA)];
+                v.voter = voter_id(wk->id, (int)tu_rng_below(&r, OWN));
+            }
+            v.timestamp = 1 + (uint64_t)i;
+            v.weight = (double)((int)tu_rng_below(&r, 2001) - 1000) / 1000.0;
+        }
+        int rc = steme_votes_put(vs, &v, NULL);
+        if (rc != STEME_OK) {
+            failed(sh, "put", rc);
+            break;
+        }
+        int a = 0, k = v.voter.bytes[1];
+        while (memcmp(sh->h[a].bytes, v.assertion.bytes, STEME_HASH_LEN) != 0)
+            a++;
+        sh->has[wk->id][k][a] = 1;
+        sh->fixed[wk->id][k][a] = steme_vote_weight_fixed(v.weight);
+        last = v;
+        have_last = 1;
+        /* read back only some of the time: a re-vote that follows its pair's
+         * put at once must find the stored vote by the pair fence alone */
+        if (mode >= 5 && !check_readback(sh, &v))
+            break;
+        if (mode == 9) { /* totals from the engine: at least this writer's votes */
+            forget(sh->db, &v.assertion);
+            uint64_t n = 0, rn = 0;
+            int64_t w = 0, rw = 0;
+            rc = steme_votes_totals(vs, &v.assertion, &n, &w);
+            if (rc == STEME_OK)
+                rc = steme_votes_recount(vs, &v.assertion, &rn, &rw);
+            uint64_t mine = 0;
+            for (int j = 0; j < OWN; j++)
+                mine += (uint64_t)sh->has[wk->id][j][a];
+            if (rc != STEME_OK || n < mine || rn < mine) {
+                failed(sh, "totals or recount miss this writer's acknowledged votes", rc);
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void *reader_main(void *p)
+{
+    worker *wk = p;
+    shared *sh = wk->sh;
+    steme_votes *vs = steme_db_votes(sh->db);
+    tu_rng r;
+    tu_rng_seed(&r, sh->seed + 7 + (uint64_t)wk->id);
+    uint64_t seen[NA] = {0};
+    while (!atomic_load(&sh->stop) && !atomic_load(&sh->failures)) {
+        int a = (int)tu_rng_below(&r, NA);
+        if (tu_rng_below(&r, 3) == 0)
+            forget(sh->db, &sh->h[a]);
+        uint64_t n = 0;
+        int rc = steme_votes_count(vs, &sh->h[a], &n);
+        if (rc != STEME_OK) {
+            failed(sh, "read", rc);
+            break;
+        }
+        if (n < seen[a]) {
+            failed(sh, "a vote count went down (a stale read)", STEME_OK);
+            break;
+        }
+        seen[a] = n;
+    }
+    return NULL;
+}
+
+static void *checkpointer_main(void *p)
+{
+    worker *wk = p;
+    shared *sh = wk->sh;
+    while (!atomic_load(&sh->stop) && !atomic_load(&sh->failures)) {
+        int rc = steme_db_checkpoint(sh->db);
+        if (rc != STEME_OK) {
+            failed(sh, "checkpoint", rc);
+            break;
+        }
+        struct timespec ts = {0, 3 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* Every assertion: totals == recount == the writers' models. */
+static void check_all(shared *sh)
+{
+    steme_votes *vs = steme_db_votes(sh->db);
+    for (int a = 0; a < NA; a++) {
+        uint64_t want_n = 0, n = 0, rn = 0;
+        int64_t want_w = 0, w = 0, rw = 0;
+        for (int i = 0; i < WRITERS; i++)
+            for (int k = 0; k < OWN; k++)
+                if (sh->has[i][k][a]) {
+                    want_n++;
+                    want_w += sh->fixed[i][k][a];
+                }
+        assert_int_equal(steme_votes_totals(vs, &sh->h[a], &n, &w), STEME_OK);
+        assert_int_equal(steme_votes_recount(vs, &sh->h[a], &rn, &rw), STEME_OK);
+        if (n != rn || w != rw || n != want_n || w != want_w)
+            fail_msg("assertion %d: totals (%llu, %lld), recount (%llu, %lld), model (%llu, %lld)",
+                     a, (unsigned long long)n, (long long)w, (unsigned long long)rn,
+                     (long long)rw, (unsigned long long)want_n, (long long)want_w);
+    }
+}
+
+static void run(const char *dir, steme_kv_engine engine, uint64_t seed)
+{
+    shared *sh = calloc(1, sizeof *sh);
+    assert_non_null(sh);
+    sh->seed = seed;
+    sh->db = st_open_db(dir, engine);
+    for (int i = 0; i < NA; i++) {
+        char subject[32], text[32];
+        snprintf(subject, sizeof subject, "behind-%d", i % 5);
+        snprintf(text, sizeof text, "claim %d", i);
+        steme_assertion as;
+        memset(&as, 0, sizeof as);
+        as.subject = subject;
+        as.subject_len = strlen(subject);
+        as.predicate = "p";
+        as.predicate_len = 1;
+        as.object = steme_value_string(text, strlen(text));
+        as.confidence = 0.5;
+        as.source_kind = STEME_SOURCE_AGENT;
+        as.timestamp = 1700000000000ull + (uint64_t)i;
+        assert_int_equal(steme_db_put_assertion(sh->db, &as, &sh->h[i], NULL), STEME_OK);
+    }
+    pthread_t t[WRITERS + 3];
+    worker wk[WRITERS + 3];
+    for (int i = 0; i < WRITERS + 3; i++) {
+        wk[i].sh = sh;
+        wk[i].id = i < WRITERS ? i : i - WRITERS;
+        void *(*fn)(void *) = i < WRITERS ? writer_main : i < WRITERS + 2 ? reader_main
+                                                                          : checkpointer_main;
+        assert_int_equal(pthread_create(&t[i], NULL, fn, &wk[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(t[i], NULL);
+    atomic_store(&sh->stop, 1);
+    for (int i = WRITERS; i < WRITERS + 3; i++)
+        pthread_join(t[i], NULL);
+    if (atomic_load(&sh->failures))
+        fail_msg("%d failure(s), first: %s", atomic_load(&sh->failures), sh->why);
+    check_all(sh);
+    steme_db_close(sh->db);
+    if (engine != STEME_KV_MEM) { /* MEM keeps nothing across a close */
+        sh->db = st_open_db(dir, engine);
+        check_all(sh);
+        steme_db_close(sh->db);
+    }
+    free(sh);
+}
+
+static void behind_is_invisible_hybrid(void **state)
+{
+    run(*state, STEME_KV_HYBRID, tu_seed(4242));
+}
+
+static void behind_is_invisible_mem(void **state)
+{
+    char sub[4096];
+    snprintf(sub, sizeof sub, "%s/mem", (const char *)*state);
+    run(sub, STEME_KV_MEM, tu_seed(4343));
+}
+
+static int setup(void **state) { return st_tempdir_setup(state, "votes-behind"); }
+static int teardown(void **state) { return st_tempdir_teardown(state); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(behind_is_invisible_hybrid),
+        cmocka_unit_test(behind_is_invisible_mem),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
