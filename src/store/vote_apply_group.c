@@ -291,7 +291,7 @@ int vote_group_write_accepted(steme_db *db, size_t n, const vb_vote *v, void **s
     steme_kv_batch *b = steme_kv_batch_new();
     if (!b)
         return db_fail(db, STEME_E_NOMEM, "apply vote: out of memory");
-    static_assert(VB_CHUNK <= 256, "the entry array lives on the stack");
+    static_assert(VB_CHUNK <= 1024, "the entry array lives on the stack (~40 B x 3 per vote)");
     bentry e[3 * VB_CHUNK];
     int rc = build_batch(b, n, g, e);
     if (rc != STEME_OK)

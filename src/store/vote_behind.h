@@ -80,6 +80,6 @@ void vote_behind_accept(steme_db *db, struct steme_wal_ticket *first, size_t n);
  * batch, keys sorted, deltas of one assertion summed. scratch: the
  * caller's, grown here, freed with free(). */
 int vote_group_write_accepted(steme_db *db, size_t n, const vb_vote *v, void **scratch);
-#define VB_CHUNK 256 /* votes per engine batch of the applier (at most) */
+#define VB_CHUNK 512 /* votes per engine batch of the applier (at most) */
 
 #endif
