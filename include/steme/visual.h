@@ -32,6 +32,11 @@
  *     its substring and the next one, so at r <= 4 the index reads only
  *     the entries equal to the query on some substring and within 1 bit on
  *     the next (exact runs); its cost is known before it runs;
+ *     Beside the tables the index keeps one "dense region": a copy of the
+ *     entries within D of a centre chosen at rebuild in the densest spot,
+ *     sorted by their distance to it; a query close enough to the centre
+ *     that all its hits lie inside reads only the annulus that can hold
+ *     them (AUTO, when cheaper; it is reported as STEME_VISUAL_MIH);
  *   - a BK-tree (the structure of the original system), used when multi-index
  *     hashing is disabled, with a visit budget so that it never costs much
  *     more than the scan (it falls back to the scan when the budget runs out).
@@ -126,7 +131,8 @@ void steme_visual_hits_free(steme_visual_hits *h);
 /* Options of an in-memory index. Initialise with steme_visual_options_init. */
 typedef struct steme_visual_options {
     /* 1 (default): keep multi-index hashing tables (about 53 bytes per entry
-     * more, plus 10 MB of directories); 0: scan and BK-tree only. */
+     * more, plus 10 MB of directories, plus the dense region: at most an
+     * eighth of the entries at 44 bytes each); 0: scan and BK-tree only. */
     int enable_mih;
 } steme_visual_options;
 

@@ -153,6 +153,7 @@ int steme_visual_create(const steme_visual_options *opts, steme_visual **out, st
     v->v_kernel = vh_best();
     bk_init(&v->v_bk);
     mih_init(&v->v_mih);
+    vd_init(&v->v_dense);
     atomic_init(&v->v_bk_fail_radius, STEME_VISUAL_MAX_DISTANCE + 1);
     *out = v;
     return STEME_OK;
@@ -177,6 +178,7 @@ void steme_visual_destroy(steme_visual *v)
     vs_free_slots(v);
     bk_free(&v->v_bk);
     mih_free(&v->v_mih);
+    vd_free(&v->v_dense);
     steme_errslot_destroy(&v->v_err);
     pthread_rwlock_destroy(&v->v_lock);
     free(v);

@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "index/visual/bktree.h"
+#include "index/visual/dense.h"
 #include "index/visual/hamming.h"
 #include "index/visual/mih.h"
 #include "index/visual/permute.h"
@@ -46,6 +47,7 @@ struct steme_visual {
     size_t v_live;
     bk_tree v_bk;
     mih_tables v_mih;
+    vd_region v_dense;            /* dense.h; rebuilt with the tables */
     /* Without MIH tables, AUTO tries the BK-tree under a visit budget; the
      * smallest radius that exhausted it is remembered so later queries at
      * that radius or above go straight to the scan. Reset by compaction. */
@@ -147,6 +149,10 @@ uint64_t vs_scan_cost(const steme_visual *v);
  */
 int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, int forced,
                   steme_visual_hits *out, int *use_scan);
+
+/* Radius search through the dense region (dense.h), then the unindexed
+ * tail; the caller checked vd_annulus(). STEME_OK or STEME_E_NOMEM. */
+int vs_dense_radius(const steme_visual *v, uint64_t q, unsigned r, steme_visual_hits *out);
 
 /* k-NN by growing rings over the tables; *gave_up as above. */
 int vs_mih_knn(const steme_visual *v, uint64_t q, uint64_t pq, vs_knn *kn,

@@ -46,6 +46,7 @@
  * cost; if the total would pass the scan's cost it gives up and the caller
  * scans.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "index/visual/visual_verify.h"
@@ -94,6 +95,11 @@
  * the tables get the scan's full cost as budget. */
 #define VS_KNN_SHARE 100u
 #define VS_LEVELS (MIH_KEY_BITS + 1u)
+/* An entry of the dense region's annulus (dense.h): the scan kernel's
+ * rate plus a share of the hits' output, which is dense there (a quarter
+ * of the annulus on the 1M set's heavy radius-4 queries) but sequential:
+ * the ids are read in order from the region's copy. */
+#define VS_PS_DENSE_CODE 400u
 
 /* Buckets gathered per (level, table): ranges [at[L][t], at[L][t + 1]). */
 typedef struct vs_gathered {
@@ -162,6 +168,11 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, in
     g.g_levels = 0;
     g.g_n = 0;
     *use_scan = 0;
+    /* The dense region, when it holds every hit (AUTO only: forced MIH
+     * means the tables). */
+    size_t ann = forced ? SIZE_MAX
+                        : vd_annulus(&v->v_dense, vh_popcount64(q ^ v->v_dense.dn_center), r);
+    uint64_t dense = ann == SIZE_MAX ? UINT64_MAX : (uint64_t)ann * VS_PS_DENSE_CODE;
     /* Levels tried: from s_min, two more when forced; one more for AUTO,
      * where each extra level is ~5x the lookups and p shrinks slowly (on
      * the 1M set the third level never won, and gathering it cost AUTO
@@ -178,6 +189,8 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, in
      * levels 0-2 at r = 8 (460 lookups) made AUTO 1-2% slower than the scan
      * it then chose for 198 of 200 queries, and on the 70k set 5-10%. */
     if (!forced && r > 4) {
+        if (dense < vs_scan_cost(v) / 100 * VS_MIH_SHARE)
+            return vs_dense_radius(v, q, r, out);
         uint64_t plan = 0, scan_share = vs_scan_cost(v) / 100 * VS_PLAN_SHARE;
         for (unsigned s = 0; s <= s_min; s++)
             plan += MIH_TABLES * mih_probes_at_level(0, s) * VS_PS_PLAN_LOOKUP;
@@ -208,6 +221,11 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, in
             return STEME_E_NOMEM;
         best = pair_cost(lookups, g.g_n, total, s2 ? VS_PS_PAIR_CODE : VS_PS_LOWHIT_CODE);
         use_pair = 1;
+        /* The pair plan's cost is known now: a query deep in a dense
+         * cluster reads its annulus instead (the directory reads are lost,
+         * a few hundred ns against tens of us). */
+        if (dense < best)
+            return vs_dense_radius(v, q, r, out);
     }
     /* AUTO at r <= 4 takes the pair plan without pricing level plans: its
      * runs are subsets of the exact buckets (a quarter of their entries at

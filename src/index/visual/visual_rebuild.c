@@ -29,6 +29,8 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
     uint32_t *next = malloc(cap * sizeof *next);
     mih_tables fresh;
     mih_init(&fresh);
+    vd_region dense;
+    vd_init(&dense);
     if (!src || !order || !pc || !psorted || !code || !id || !node || !next)
         goto oom;
     /* The live slots, stably sorted by table 0's pair key (substring 0,
@@ -49,6 +51,8 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
         psorted[i] = pc[order[i]];
     }
     if (tables && mih_build(&fresh, code, psorted, live) != 0)
+        goto oom;
+    if (tables && vd_build(&dense, code, id, live, fresh.mh_off[0], mih_dir_size(0)) != 0)
         goto oom;
     vb_free(src);
     vb_free(order);
@@ -74,6 +78,8 @@ int vs_relayout(steme_visual *v, const uint32_t *node_of, bk_tree *tree, int tab
     }
     mih_free(&v->v_mih);
     v->v_mih = fresh;
+    vd_free(&v->v_dense);
+    v->v_dense = dense;
     return STEME_OK;
 oom:
     vb_free(src);
@@ -85,6 +91,7 @@ oom:
     free(node);
     free(next);
     mih_free(&fresh);
+    vd_free(&dense);
     return STEME_E_NOMEM;
 }
 
