@@ -109,21 +109,52 @@ static void region_layout(void **state)
     assert_int_equal(within, d->dn_n);
     assert_int_equal(d->dn_ring[0], 0);
     assert_int_equal(d->dn_ring[d->dn_radius + 1], d->dn_n);
-    for (unsigned j = 0; j <= d->dn_radius; j++)
-        for (uint32_t i = d->dn_ring[j]; i < d->dn_ring[j + 1]; i++) {
-            assert_int_equal(dist(d->dn_code[i], d->dn_center), j);
-            uint32_t s = d->dn_slot[i];
-            assert_true(s < v->v_slots);
-            assert_true(v->v_code[s] == d->dn_code[i]);
-            assert_memory_equal(v->v_id[s].bytes, d->dn_id[i].bytes, STEME_HASH_LEN);
-        }
-    /* vd_annulus: SIZE_MAX unless the ball of radius r around q is inside. */
-    assert_int_equal(vd_annulus(d, d->dn_radius - 2, 3), SIZE_MAX);
-    assert_int_equal(vd_annulus(d, 2, 4), d->dn_ring[7] - d->dn_ring[0]);
     unsigned D = d->dn_radius;
-    assert_int_equal(vd_annulus(d, D - 2, 2), d->dn_ring[D + 1] - d->dn_ring[D - 4]);
-    assert_int_equal(vd_annulus(d, 0, D), d->dn_n);
-    assert_int_equal(vd_annulus(d, 1, D), SIZE_MAX);
+    for (unsigned j = 0; j <= D; j++) {
+        assert_int_equal(d->dn_ring[j], d->dn_cell[j * DN_SUB]);
+        for (unsigned k = 0; k < DN_SUB; k++)
+            for (uint32_t i = d->dn_cell[j * DN_SUB + k]; i < d->dn_cell[j * DN_SUB + k + 1];
+                 i++) {
+                assert_int_equal(dist(d->dn_code[i], d->dn_center), j);
+                assert_int_equal(dist(d->dn_code[i], d->dn_center2), k);
+                uint32_t s = d->dn_slot[i];
+                assert_true(s < v->v_slots);
+                assert_true(v->v_code[s] == d->dn_code[i]);
+                assert_memory_equal(v->v_id[s].bytes, d->dn_id[i].bytes, STEME_HASH_LEN);
+                /* Slot order within a cell (the sort is stable). */
+                if (i > d->dn_cell[j * DN_SUB + k])
+                    assert_true(d->dn_slot[i - 1] < s);
+            }
+    }
+    assert_int_equal(d->dn_cell[(D + 1) * DN_SUB], d->dn_n);
+    /* vd_annulus: SIZE_MAX unless the ball of radius r around q is inside;
+     * else exactly the entries within r of q's distances to both pivots,
+     * never more than the one-pivot annulus. */
+    int cut = 0;
+    for (int t = 0; t < 400; t++) {
+        uint64_t q = flip_bits(&rng, t % 2 ? d->dn_center : d->dn_center2, 12);
+        unsigned r = (unsigned)tu_rng_below(&rng, D + 2);
+        unsigned dq = dist(q, d->dn_center), dq2 = dist(q, d->dn_center2);
+        size_t ann = vd_annulus(d, q, r);
+        if (dq + r > D) {
+            assert_int_equal(ann, SIZE_MAX);
+            continue;
+        }
+        size_t want = 0;
+        for (size_t i = 0; i < d->dn_n; i++) {
+            unsigned a = dist(d->dn_code[i], d->dn_center), b = dist(d->dn_code[i], d->dn_center2);
+            want += (a > dq ? a - dq : dq - a) <= r && (b > dq2 ? b - dq2 : dq2 - b) <= r;
+        }
+        assert_int_equal(ann, want);
+        unsigned lo = dq > r ? dq - r : 0;
+        size_t one_pivot = d->dn_ring[dq + r + 1] - d->dn_ring[lo];
+        assert_true(ann <= one_pivot);
+        cut += ann < one_pivot;
+    }
+    /* The second pivot is not the centre here, and it cuts some annuli. */
+    assert_true(d->dn_center2 != d->dn_center);
+    assert_true(cut > 0);
+    assert_int_equal(vd_annulus(d, d->dn_center, D + 1), SIZE_MAX);
     steme_visual_destroy(v);
     free_entries(&e);
 }
@@ -204,7 +235,7 @@ static int dense_queries(steme_visual *v, const entries *e, tu_rng *rng, int nq)
                                  memcmp(h.hits[k].id.bytes, h.hits[j].id.bytes,
                                         STEME_HASH_LEN) == 0);
             }
-        size_t ann = vd_annulus(d, dist(q, d->dn_center), r);
+        size_t ann = vd_annulus(d, q, r);
         if (ann != SIZE_MAX && h.examined == ann + (v->v_slots - v->v_mih.mh_covered))
             used++;
     }

@@ -170,8 +170,7 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, in
     *use_scan = 0;
     /* The dense region, when it holds every hit (AUTO only: forced MIH
      * means the tables). */
-    size_t ann = forced ? SIZE_MAX
-                        : vd_annulus(&v->v_dense, vh_popcount64(q ^ v->v_dense.dn_center), r);
+    size_t ann = forced ? SIZE_MAX : vd_annulus(&v->v_dense, q, r);
     uint64_t dense = ann == SIZE_MAX ? UINT64_MAX : (uint64_t)ann * VS_PS_DENSE_CODE;
     /* Levels tried: from s_min, two more when forced; one more for AUTO,
      * where each extra level is ~5x the lookups and p shrinks slowly (on
