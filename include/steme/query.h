@@ -113,6 +113,12 @@ typedef struct steme_query_request {
     double decay_half_life_ms;   /* 0 = no decay; else finite and > 0 */
     size_t limit;                /* most candidates; 0 = STEME_QUERY_CANDIDATES_MAX */
     uint64_t now_ms;             /* the query's time; 0 = the system clock */
+    /* true: the Meter is not asked before the reads (step 2 skipped), for a
+     * caller that knows the agent can pay (steme serve: the remaining of the
+     * agent's last charge this hour). The charge is still checked at step 6
+     * under the agent's meter lock, so the Meter is exactly as strict; only a
+     * query the agent cannot pay costs its reads before it is refused. */
+    bool skip_meter_precheck;
 } steme_query_request;
 
 /* Zero every field (lens 0 is invalid: set one). */

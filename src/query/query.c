@@ -272,7 +272,7 @@ int steme_query_prepare(steme_db *db, const steme_query_request *req, steme_reso
     uint64_t t0 = mono_us();
     uint64_t now = req->now_ms ? req->now_ms : clock_ms();
     out->timestamp = now;
-    if ((rc = meter_precheck(db, req, now, out)) != STEME_OK)
+    if (!req->skip_meter_precheck && (rc = meter_precheck(db, req, now, out)) != STEME_OK)
         return rc;
 
     new_query_id(now, &out->query_id);

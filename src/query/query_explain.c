@@ -5,6 +5,7 @@
  * long string values are cut at a UTF-8 character boundary.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,77 @@ static void put(text *t, const char *fmt, ...)
         t->len = (size_t)n >= t->cap - t->len ? t->cap - 1 : t->len + (size_t)n;
 }
 
+/* Append n bytes of s (cut at the buffer's end, as put would). */
+static void put_raw(text *t, const char *s, size_t n)
+{
+    if (t->len + 1 >= t->cap)
+        return;
+    if (n > t->cap - 1 - t->len)
+        n = t->cap - 1 - t->len;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = 0;
+}
+
+#define PUT_LIT(t, lit) put_raw((t), (lit), sizeof(lit) - 1)
+
+static void put_u64(text *t, uint64_t v)
+{
+    char b[24], *p = b + sizeof b;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put_raw(t, p, (size_t)(b + sizeof b - p));
+}
+
+/*
+ * x as printf's "%.3f" writes it, without printf (a query's explanation
+ * has two or three of these): x = m / 2^sh exactly, and x x 1000 is
+ * rounded to an integer half to even on that exact value, as glibc does.
+ * Magnitudes outside [2^-60, 2^50) (and non-finite values) go to printf.
+ */
+size_t q_fixed3(double x, char out[Q_FIXED3_MAX])
+{
+    double a = fabs(x);
+    int ex;
+    double f = frexp(a, &ex);
+    int sh = 53 - ex;
+    if (!(a >= 0x1p-60 && a < 0x1p50) || sh < 1 || sh > 113) {
+        int n = snprintf(out, Q_FIXED3_MAX, "%.3f", x);
+        return n < 0 ? 0 : (size_t)n < Q_FIXED3_MAX ? (size_t)n : Q_FIXED3_MAX - 1;
+    }
+    typedef unsigned __int128 u128;
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    u128 num = (u128)m * 1000u;                 /* < 2^63 */
+    u128 r = num >> sh, rem = num & (((u128)1 << sh) - 1), half = (u128)1 << (sh - 1);
+    if (rem > half || (rem == half && (r & 1)))
+        r++;
+    uint64_t whole = (uint64_t)(r / 1000u), frac = (uint64_t)(r % 1000u);
+    char b[24], *p = b + sizeof b;
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    size_t n = 0;
+    if (signbit(x))
+        out[n++] = '-';
+    memcpy(out + n, p, (size_t)(b + sizeof b - p));
+    n += (size_t)(b + sizeof b - p);
+    out[n++] = '.';
+    out[n++] = (char)('0' + frac / 100);
+    out[n++] = (char)('0' + frac / 10 % 10);
+    out[n++] = (char)('0' + frac % 10);
+    out[n] = 0;
+    return n;
+}
+
+static void put_fixed3(text *t, double x)
+{
+    char b[Q_FIXED3_MAX];
+    put_raw(t, b, q_fixed3(x, b));
+}
+
 /* At most max bytes of s, cut at a character boundary. */
 static int shown(const char *s, size_t len, size_t max)
 {
@@ -46,8 +118,11 @@ static void put_value(text *t, const steme_value *v)
     switch (v->type) {
     case STEME_VALUE_STRING: {
         size_t n = v->v.str.len;
-        put(t, "\"%.*s%s\"", shown(v->v.str.ptr, n, VALUE_SHOWN), v->v.str.ptr,
-            n > VALUE_SHOWN ? "..." : "");
+        PUT_LIT(t, "\"");
+        put_raw(t, v->v.str.ptr, (size_t)shown(v->v.str.ptr, n, VALUE_SHOWN));
+        if (n > VALUE_SHOWN)
+            PUT_LIT(t, "...");
+        PUT_LIT(t, "\"");
         break;
     }
     case STEME_VALUE_INT:
@@ -116,9 +191,16 @@ static void put_lens(text *t, const steme_resolution *r)
                 w->score);
             break;
         }
+        /* " has the highest vote weight, %.3f, of %zu assertions; confidence
+         * %.3f.", by hand: the lens of the server's benchmark */
         put_value(t, &w->object);
-        put(t, " has the highest vote weight, %.3f, of %zu assertions; confidence %.3f.",
-            w->score, n, r->confidence);
+        PUT_LIT(t, " has the highest vote weight, ");
+        put_fixed3(t, w->score);
+        PUT_LIT(t, ", of ");
+        put_u64(t, n);
+        PUT_LIT(t, " assertions; confidence ");
+        put_fixed3(t, r->confidence);
+        PUT_LIT(t, ".");
         break;
     case STEME_LENS_AUTHORITY:
         put_value(t, &w->object);
@@ -147,7 +229,10 @@ void q_explain(steme_resolution *r, const steme_query_request *req)
     text t = {r->explanation, sizeof r->explanation, 0};
     r->explanation[0] = '\0';
     const char *name = steme_lens_name(r->lens);
-    put(&t, "%s: ", name ? name : "?");
+    if (!name)
+        name = "?";
+    put_raw(&t, name, strlen(name));
+    PUT_LIT(&t, ": ");
     if (r->n_candidates == 0) {
         put(&t, "no assertions about (%.*s, %.*s)", shown(req->subject, req->subject_len, 64),
             req->subject, shown(req->predicate, req->predicate_len, 64), req->predicate);

@@ -23,6 +23,10 @@
 
 /* ------------------------------------------------------------ the arena */
 
+/* Blocks grow from ARENA_FIRST to ARENA_BLOCK bytes: a query of a few
+ * candidates (the common one) fits in the first; a 64 KiB block per query
+ * was a large malloc/free pair on every query of a busy server. */
+#define ARENA_FIRST 2048u
 #define ARENA_BLOCK 65536u
 
 typedef struct q_block {
@@ -40,7 +44,9 @@ int q_copy_bytes(steme_resolution *r, const void *p, size_t len, const void **ou
     }
     q_block *b = r->internal_;
     if (!b || b->cap - b->used < len) {
-        size_t cap = len > ARENA_BLOCK ? len : ARENA_BLOCK;
+        size_t cap = b ? (b->cap < ARENA_BLOCK / 2 ? 2 * b->cap : ARENA_BLOCK) : ARENA_FIRST;
+        if (cap < len)
+            cap = len;
         q_block *nb = malloc(sizeof *nb + cap);
         if (!nb)
             return STEME_E_NOMEM;

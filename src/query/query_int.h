@@ -48,4 +48,9 @@ double q_decay_factor(uint64_t ts, uint64_t ref_ms, double half_life_ms);
 /* Fill r->explanation for a resolved query. */
 void q_explain(steme_resolution *r, const steme_query_request *req);
 
+/* x as printf "%.3f" would write it, NUL-terminated, into out (without
+ * printf in the common range); returns the length (query_explain.c). */
+#define Q_FIXED3_MAX 400
+size_t q_fixed3(double x, char out[Q_FIXED3_MAX]);
+
 #endif

@@ -25,6 +25,9 @@
 #include "server/srv_query.h"
 #include "steme/query.h"
 
+/* What a query costs at the Meter: query 5 + 1 lens (docs/query.md). */
+#define SRV_QUERY_COST (STEME_QUOTA_COST_QUERY + 1u)
+
 static int parse_lens(const char *s, steme_lens *out)
 {
     for (int k = STEME_LENS_RECENCY; k <= STEME_LENS_SKEPTIC; k++) {
@@ -100,32 +103,18 @@ static int parse_request(srv_req *r, srv_resp *out, steme_query_request *req)
 }
 
 /* "key": value members: the answer is mostly these, one line each. */
-static void member_real(srv_jw *w, const char *key, double v)
-{
-    srv_jw_key(w, key);
-    srv_jw_real(w, v);
-}
-
-static void member_u64(srv_jw *w, const char *key, uint64_t v)
-{
-    srv_jw_key(w, key);
-    srv_jw_u64(w, v);
-}
-
-static void member_hex(srv_jw *w, const char *key, const uint8_t *p, size_t n)
-{
-    srv_jw_key(w, key);
-    srv_jw_hex(w, p, n);
-}
+#define MEMBER_REAL(w, key, v) (SRV_JW_KEY(w, key), srv_jw_real(w, v))
+#define MEMBER_U64(w, key, v) (SRV_JW_KEY(w, key), srv_jw_u64(w, v))
+#define MEMBER_HEX(w, key, p, n) (SRV_JW_KEY(w, key), srv_jw_hex(w, p, n))
 
 static void value_jw(srv_jw *w, const steme_value *v)
 {
     static const char *const types[] = {NULL, "string", "int", "float", "bool", "bytes"};
     srv_jw_open_object(w);
-    srv_jw_key(w, "type");
+    SRV_JW_KEY(w, "type");
     unsigned t = (unsigned)v->type;
     srv_jw_cstring(w, t < 6 && types[t] ? types[t] : "?");
-    srv_jw_key(w, "value");
+    SRV_JW_KEY(w, "value");
     switch (v->type) {
     case STEME_VALUE_STRING: srv_jw_string(w, v->v.str.ptr, v->v.str.len); break;
     case STEME_VALUE_INT: srv_jw_i64(w, v->v.i64); break;
@@ -141,54 +130,54 @@ static void candidate_jw(srv_jw *w, const steme_query_candidate *c)
 {
     const char *kind = steme_source_kind_name(c->source_kind);
     srv_jw_open_object(w);
-    member_hex(w, "hash", c->hash.bytes, 32);
-    srv_jw_key(w, "object");
+    MEMBER_HEX(w, "hash", c->hash.bytes, 32);
+    SRV_JW_KEY(w, "object");
     value_jw(w, &c->object);
-    member_hex(w, "agent", c->agent.bytes, 32);
-    member_u64(w, "timestamp", c->timestamp);
-    srv_jw_key(w, "source");
+    MEMBER_HEX(w, "agent", c->agent.bytes, 32);
+    MEMBER_U64(w, "timestamp", c->timestamp);
+    SRV_JW_KEY(w, "source");
     srv_jw_cstring(w, kind ? kind : "?");
-    member_real(w, "confidence", c->confidence);
-    member_real(w, "effective_confidence", c->effective_confidence);
-    member_real(w, "vote_weight", c->vote_weight);
-    member_real(w, "trust", c->trust);
-    member_real(w, "score", c->score);
-    member_u64(w, "claim", c->claim);
+    MEMBER_REAL(w, "confidence", c->confidence);
+    MEMBER_REAL(w, "effective_confidence", c->effective_confidence);
+    MEMBER_REAL(w, "vote_weight", c->vote_weight);
+    MEMBER_REAL(w, "trust", c->trust);
+    MEMBER_REAL(w, "score", c->score);
+    MEMBER_U64(w, "claim", c->claim);
     srv_jw_close_object(w);
 }
 
 static void claim_jw(srv_jw *w, const steme_query_claim *c)
 {
     srv_jw_open_object(w);
-    srv_jw_key(w, "object");
+    SRV_JW_KEY(w, "object");
     value_jw(w, &c->object);
-    member_u64(w, "representative", c->representative);
-    member_u64(w, "count", c->count);
-    member_real(w, "weight", c->weight);
-    member_real(w, "share", c->share);
-    member_real(w, "score", c->score);
+    MEMBER_U64(w, "representative", c->representative);
+    MEMBER_U64(w, "count", c->count);
+    MEMBER_REAL(w, "weight", c->weight);
+    MEMBER_REAL(w, "share", c->share);
+    MEMBER_REAL(w, "score", c->score);
     srv_jw_close_object(w);
 }
 
 static void skeptic_jw(srv_jw *w, const steme_resolution *res)
 {
     const char *st = steme_skeptic_status_name(res->status);
-    srv_jw_key(w, "status");
+    SRV_JW_KEY(w, "status");
     if (st)
         srv_jw_cstring(w, st);
     else
         srv_jw_null(w);
-    member_real(w, "conflict", res->conflict);
-    srv_jw_key(w, "escalation");
+    MEMBER_REAL(w, "conflict", res->conflict);
+    SRV_JW_KEY(w, "escalation");
     if (res->escalation == STEME_QUERY_ESC_RAISED) {
         srv_jw_open_object(w);
-        srv_jw_key(w, "state");
+        SRV_JW_KEY(w, "state");
         srv_jw_cstring(w, "raised");
-        member_hex(w, "id", res->escalation_id.bytes, 16);
+        MEMBER_HEX(w, "id", res->escalation_id.bytes, 16);
         srv_jw_close_object(w);
     } else if (res->escalation == STEME_QUERY_ESC_ALREADY_OPEN) {
         srv_jw_open_object(w);
-        srv_jw_key(w, "state");
+        SRV_JW_KEY(w, "state");
         srv_jw_cstring(w, "already_open");
         srv_jw_close_object(w);
     } else {
@@ -204,38 +193,38 @@ static void resolution_answer(const steme_resolution *res, srv_resp *out)
     srv_jw_init(&w, 512 + 400 * res->n_candidates + 160 * res->n_claims);
     const char *lens = steme_lens_name(res->lens);
     srv_jw_open_object(&w);
-    member_hex(&w, "query_id", res->query_id.bytes, 16);
-    srv_jw_key(&w, "lens");
+    MEMBER_HEX(&w, "query_id", res->query_id.bytes, 16);
+    SRV_JW_KEY(&w, "lens");
     srv_jw_cstring(&w, lens ? lens : "?");
-    member_u64(&w, "timestamp", res->timestamp);
-    member_u64(&w, "duration_us", res->duration_us);
-    srv_jw_key(&w, "winner");
+    MEMBER_U64(&w, "timestamp", res->timestamp);
+    MEMBER_U64(&w, "duration_us", res->duration_us);
+    SRV_JW_KEY(&w, "winner");
     if (res->has_winner) {
         srv_jw_open_object(&w);
-        member_hex(&w, "hash", res->winner.bytes, 32);
-        srv_jw_key(&w, "object");
+        MEMBER_HEX(&w, "hash", res->winner.bytes, 32);
+        SRV_JW_KEY(&w, "object");
         value_jw(&w, &res->winner_value);
         srv_jw_close_object(&w);
     } else {
         srv_jw_null(&w);
     }
-    member_real(&w, "confidence", res->confidence);
-    srv_jw_key(&w, "explanation");
+    MEMBER_REAL(&w, "confidence", res->confidence);
+    SRV_JW_KEY(&w, "explanation");
     srv_jw_cstring(&w, res->explanation);
-    srv_jw_key(&w, "candidates");
+    SRV_JW_KEY(&w, "candidates");
     srv_jw_open_array(&w);
     for (size_t i = 0; i < res->n_candidates; i++)
         candidate_jw(&w, &res->candidates[i]);
     srv_jw_close_array(&w);
-    srv_jw_key(&w, "claims");
+    SRV_JW_KEY(&w, "claims");
     srv_jw_open_array(&w);
     for (size_t i = 0; i < res->n_claims; i++)
         claim_jw(&w, &res->claims[i]);
     srv_jw_close_array(&w);
-    srv_jw_key(&w, "truncated");
+    SRV_JW_KEY(&w, "truncated");
     srv_jw_bool(&w, res->truncated);
-    member_u64(&w, "hidden_superseded", res->hidden_superseded);
-    member_u64(&w, "hidden_by_pack", res->hidden_by_pack);
+    MEMBER_U64(&w, "hidden_superseded", res->hidden_superseded);
+    MEMBER_U64(&w, "hidden_by_pack", res->hidden_by_pack);
     if (res->lens == STEME_LENS_SKEPTIC)
         skeptic_jw(&w, res);
     srv_jw_close_object(&w);
@@ -252,10 +241,12 @@ static void resolution_answer(const steme_resolution *res, srv_resp *out)
 }
 
 /* The answer of a query whose prepare or commit said rc (not STEME_OK). */
-static void query_failed(srv *s, int rc, const steme_resolution *res, srv_resp *out)
+static void query_failed(srv *s, const steme_query_request *req, int rc,
+                         const steme_resolution *res, srv_resp *out)
 {
     if (rc == STEME_E_QUOTA && !res->quota_allowed) {
         atomic_fetch_add(&s->metrics.quota_refused, 1);
+        srv_hint_note(s->hints, &req->agent, res->quota_reset_at, res->quota_remaining);
         srv_quota_refused(out, res->quota_limit, res->quota_remaining, res->quota_reset_at);
     } else {
         srv_error_db(out, s, rc, "query");
@@ -272,9 +263,12 @@ int srv_query_begin(srv_req *r, srv_resp *out, srv_qjob *job)
     if (!parse_request(r, out, &job->req))
         return 0;
     job->req.now_ms = srv_now_ms();
+    /* the agent's last charge left enough: only the charge's own check */
+    job->req.skip_meter_precheck =
+        srv_hint_can_pay(r->s->hints, &job->req.agent, job->req.now_ms, SRV_QUERY_COST);
     int rc = steme_query_prepare(r->s->db, &job->req, &job->res);
     if (rc != STEME_OK) {
-        query_failed(r->s, rc, &job->res, out);
+        query_failed(r->s, &job->req, rc, &job->res, out);
         steme_resolution_free(&job->res);
         return 0;
     }
@@ -285,18 +279,19 @@ void srv_query_end(srv *s, srv_qjob *job, srv_resp *out)
 {
     steme_resolution *res = &job->res;
     int rc = job->rc;
-    if (rc == STEME_OK)
+    if (rc == STEME_OK) {
+        srv_hint_note(s->hints, &job->req.agent, res->quota_reset_at, res->quota_remaining);
         rc = steme_query_finish(s->db, &job->req, res);
+    }
     if (rc != STEME_OK) {
-        query_failed(s, rc, res, out);
+        query_failed(s, &job->req, rc, res, out);
     } else {
         atomic_fetch_add(&s->metrics.queries, 1);
         uint64_t now = srv_now_ms();
         resolution_answer(res, out);
-        srv_header(out, "X-Quota-Remaining", "%llu", (unsigned long long)res->quota_remaining);
-        srv_header(out, "X-Quota-Reset", "%llu",
-                   (unsigned long long)(res->quota_reset_at > now
-                                            ? (res->quota_reset_at - now + 999) / 1000 : 0));
+        srv_header_u64(out, "X-Quota-Remaining", res->quota_remaining);
+        srv_header_u64(out, "X-Quota-Reset",
+                       res->quota_reset_at > now ? (res->quota_reset_at - now + 999) / 1000 : 0);
     }
     steme_resolution_free(res);
 }

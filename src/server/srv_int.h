@@ -86,6 +86,26 @@ typedef struct srv_vector_index {
     char dir[SRV_PATH_MAX];               /* DB/vectors */
 } srv_vector_index;
 
+/* ------------------------------------------- Meter hints (srv_hint.c) */
+
+/* What the server last learnt of each agent's Meter (see srv_hint.c): used
+ * only to skip a query's Meter pre-check, never to charge or refuse. */
+typedef struct srv_hints srv_hints;
+/* STEME_OK, STEME_E_NOMEM or STEME_E_INTERNAL; *out NULL on failure. */
+int srv_hints_new(srv_hints **out);
+void srv_hints_free(srv_hints *h);   /* NULL: no-op */
+/* After a charge of agent (allowed or not): remaining tokens until reset_at. */
+void srv_hint_note(srv_hints *h, const steme_agent_id *agent, uint64_t reset_at,
+                   uint64_t remaining);
+/* 1 if agent's last charge this hour left at least cost tokens (h NULL: 0). */
+int srv_hint_can_pay(srv_hints *h, const steme_agent_id *agent, uint64_t now_ms, uint64_t cost);
+
+/* Charges of signed writes made together (srv_charge.c). */
+typedef struct srv_charger srv_charger;
+/* STEME_OK, STEME_E_NOMEM or STEME_E_INTERNAL; *out NULL on failure. */
+int srv_charger_new(steme_db *db, srv_charger **out);
+void srv_charger_free(srv_charger *g);   /* NULL: no-op; no charge may be running */
+
 typedef struct srv {
     steme_db *db;
     const char *db_dir;
@@ -103,6 +123,8 @@ typedef struct srv {
     steme_pvisual *visual;      /* DB/visual (shared with `steme visual`) */
     struct srv_committer *committer; /* writes queries' charges + audits (srv_query.h) */
     struct srv_catchup *catchup; /* shared db: index catch-up (srv_catchup.c), else NULL */
+    srv_hints *hints;           /* Meter hints (srv_hint.c); NULL: none */
+    srv_charger *charger;       /* grouped charges (srv_charge.c); NULL: one by one */
 } srv;
 
 /* ------------------------------------------------ indexes (srv_index.c) */
@@ -172,6 +194,8 @@ void srv_error_db(srv_resp *out, srv *s, int rc, const char *what);
 /* Add a response header (value formatted); silently ignored past SRV_MAX_HEADERS. */
 void srv_header(srv_resp *out, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for a decimal number (no printf: on every query's answer). */
+void srv_header_u64(srv_resp *out, const char *name, uint64_t v);
 /* 429 with the X-Quota-* headers. */
 void srv_quota_refused(srv_resp *out, uint64_t limit, uint64_t remaining, uint64_t reset_at);
 

@@ -115,6 +115,13 @@ void srv_jw_key(srv_jw *w, const char *key)
     w->after_key = 1;
 }
 
+void srv_jw_key_n(srv_jw *w, const char *quoted, size_t n)
+{
+    sep(w);
+    put(w, quoted, n);
+    w->after_key = 1;
+}
+
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -250,19 +257,90 @@ void srv_jw_i64(srv_jw *w, int64_t v)
     put(w, p, (size_t)(b + sizeof b - p));
 }
 
+/* v's text from r and d: r / 10^d with d decimals (at least one: "3.0"). */
+static size_t emit_decimal(double v, uint64_t r, int d, char *out)
+{
+    char b[32];
+    char *end = b + sizeof b;
+    char *p = u64_digits(r, end);
+    while (end - p <= d)   /* leading zeros: 0.05 */
+        *--p = '0';
+    size_t n = 0;
+    if (signbit(v))
+        out[n++] = '-';
+    size_t ilen = (size_t)(end - p) - (size_t)d;
+    memcpy(out + n, p, ilen);
+    n += ilen;
+    out[n++] = '.';
+    if (d == 0) {
+        out[n++] = '0';
+    } else {
+        memcpy(out + n, p + ilen, (size_t)d);
+        n += (size_t)d;
+    }
+    out[n] = 0;
+    return n;
+}
+
+/*
+ * The shortest "r with d decimals" that reads back as a, for 1e-3 <= a <
+ * 2^53, computed exactly in 128-bit integers; 0 when a is out of that
+ * range. a = m / 2^sh (m the 53-bit significand); for each d, r is a x 10^d
+ * rounded to nearest (ties to even), and the text reads back as a exactly
+ * when |r - a x 10^d| is under half the gap to a's neighbours, scaled by
+ * 10^d: |r 2^sh - m 10^d| x 2 < 10^d (x 4 below a power of two, where the
+ * gap under a is half as wide). Strict: a tie is left to a longer d. 17
+ * significant digits always pass (their error is under 2^-54 of a), so r
+ * stays below 10^17. This is what scores like 0.18181818181818182 need:
+ * the double-only fast path cannot hold 17 digits in one exact double.
+ */
+static size_t format_exact(double v, double a, char *out)
+{
+    if (!(a >= 1e-3 && a < 9007199254740992.0))
+        return 0;
+    int ex;
+    double f = frexp(a, &ex);                 /* a = f 2^ex, 0.5 <= f < 1 */
+    uint64_t m = (uint64_t)ldexp(f, 53);      /* exact: 2^52 <= m < 2^53 */
+    int sh = 53 - ex;                         /* a = m / 2^sh, 1 <= sh <= 63 */
+    if (sh < 1 || sh > 63)
+        return 0;
+    typedef unsigned __int128 u128;
+    const u128 half = (u128)1 << (sh - 1), mask = ((u128)1 << sh) - 1;
+    u128 p10 = 1;
+    for (int d = 0; d <= 19; d++, p10 *= 10) {
+        u128 num = (u128)m * p10;             /* < 2^53 x 10^19 < 2^117 */
+        u128 r = num >> sh, rem = num & mask;
+        if (rem > half || (rem == half && (r & 1)))
+            r++;
+        u128 rs = r << sh;
+        u128 diff = rs > num ? rs - num : num - rs;
+        int narrow = m == (1ull << 52) && rs < num;
+        if ((narrow ? 4 * diff : 2 * diff) < p10) {
+            if (r >= (u128)10000000000000000000ull)
+                return 0;
+            return emit_decimal(v, (uint64_t)r, d, out);
+        }
+    }
+    return 0;
+}
+
 size_t srv_jw_format_real(double v, char *out)
 {
     static const double pow10[18] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
                                      1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
     double a = fabs(v);
-    /* Fast path: a = r / 10^d exactly as strtod would read "r with d
-     * decimals" back: r and 10^d are exact doubles (r < 2^53, d <= 17, and
-     * powers of ten are exact up to 10^22) and IEEE division rounds
+    /* Most reals of an answer (confidences, scores, shares in [1e-3, 1]):
+     * exact integer arithmetic, a few multiplications per digit tried. */
+    size_t n = format_exact(v, a, out);
+    if (n)
+        return n;
+    /* Then the double-only path, for what the exact one leaves (below
+     * 1e-3, or 2^52 and up): a = r / 10^d exactly as strtod would read "r
+     * with d decimals" back: r and 10^d are exact doubles (r < 2^53, d <=
+     * 17, and powers of ten are exact up to 10^22) and IEEE division rounds
      * correctly, so r / 10^d == a proves that the decimal text reads back
-     * as a. The smallest such d is the shortest text of this form. Scores
-     * and shares like 2/3 need 16-17 decimals: this path spares them
-     * printf's multi-precision digits, the costliest part of an answer;
-     * so do recency scores (times in ms, integers near 1.7e12). */
+     * as a. The smallest such d is the shortest text of this form. Last,
+     * printf's multi-precision digits. */
     if (a < 9007199254740992.0) {
         for (int d = 0; d <= 17; d++) {
             double r = nearbyint(a * pow10[d]);
@@ -270,36 +348,17 @@ size_t srv_jw_format_real(double v, char *out)
                 break;
             if (r / pow10[d] != a)
                 continue;
-            char b[32];
-            char *end = b + sizeof b;
-            char *p = u64_digits((uint64_t)r, end);
-            while (end - p <= d)   /* leading zeros: 0.05 */
-                *--p = '0';
-            size_t n = 0;
-            if (signbit(v))
-                out[n++] = '-';
-            size_t ilen = (size_t)(end - p) - (size_t)d;
-            memcpy(out + n, p, ilen);
-            n += ilen;
-            out[n++] = '.';
-            if (d == 0) {
-                out[n++] = '0';
-            } else {
-                memcpy(out + n, p + ilen, (size_t)d);
-                n += (size_t)d;
-            }
-            out[n] = 0;
-            return n;
+            return emit_decimal(v, (uint64_t)r, d, out);
         }
     }
-    int n = snprintf(out, 32, "%.17g", v);
-    if (n < 0)
-        n = 0;
-    if (!strpbrk(out, ".eE") && n < 30) {   /* stays a real when read back */
-        memcpy(out + n, ".0", 3);
-        n += 2;
+    int k = snprintf(out, 32, "%.17g", v);
+    if (k < 0)
+        k = 0;
+    if (!strpbrk(out, ".eE") && k < 30) {   /* stays a real when read back */
+        memcpy(out + k, ".0", 3);
+        k += 2;
     }
-    return (size_t)n;
+    return (size_t)k;
 }
 
 void srv_jw_real(srv_jw *w, double v)

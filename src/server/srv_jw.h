@@ -10,9 +10,10 @@
  *
  * Output matches what jansson would produce for the same members in the same
  * order (compact), except that reals use the shortest decimal with at most
- * nine fraction digits that reads back as the same double when there is one
- * ("0.95", not "0.94999999999999996"), else "%.17g"; both parse to the
- * same double. Non-finite reals are written as null. Strings are escaped as
+ * 17 significant digits that reads back as the same double ("0.95", not
+ * "0.94999999999999996"), made without printf for magnitudes in [1e-3,
+ * 2^53) (srv_jw_format_real), else "%.17g"; both parse to the same
+ * double. Non-finite reals are written as null. Strings are escaped as
  * JSON requires; bytes that are not valid UTF-8 become \ufffd.
  *
  * Commas are automatic: a value (or key) written after another one at the
@@ -48,6 +49,10 @@ void srv_jw_open_array(srv_jw *w);
 void srv_jw_close_array(srv_jw *w);
 /* A member name (a C string literal of plain ASCII: written unescaped). */
 void srv_jw_key(srv_jw *w, const char *key);
+/* The same from its text already quoted with the colon ("\"key\":", n
+ * bytes): one copy. SRV_JW_KEY(w, "key") builds it from a literal. */
+void srv_jw_key_n(srv_jw *w, const char *quoted, size_t n);
+#define SRV_JW_KEY(w, lit) srv_jw_key_n((w), "\"" lit "\":", sizeof(lit) + 2)
 
 void srv_jw_string(srv_jw *w, const char *s, size_t n);
 void srv_jw_cstring(srv_jw *w, const char *s);

@@ -159,7 +159,10 @@ static int run_serve(int argc, char **argv)
         return cli_fail(cli_exit_for_status(rc), "serve", "%s", e.message);
     }
 
-    if (srv_committer_start(s->db, &s->committer) != STEME_OK) {
+    if (srv_hints_new(&s->hints) != STEME_OK || srv_charger_new(s->db, &s->charger) != STEME_OK ||
+        srv_committer_start(s->db, &s->committer) != STEME_OK) {
+        srv_charger_free(s->charger);
+        srv_hints_free(s->hints);
         srv_indexes_close(s);
         steme_db_close(s->db);
         free(s);
@@ -181,6 +184,8 @@ static int run_serve(int argc, char **argv)
         1024u, MHD_OPTION_END);
     if (!d) {
         srv_committer_free(s->committer);
+        srv_charger_free(s->charger);
+        srv_hints_free(s->hints);
         srv_indexes_close(s);
         steme_db_close(s->db);
         free(s);
@@ -212,6 +217,8 @@ static int run_serve(int argc, char **argv)
     srv_committer_stop(s->committer);   /* resumes what it holds: before MHD stops */
     MHD_stop_daemon(d);
     srv_committer_free(s->committer);
+    srv_charger_free(s->charger);
+    srv_hints_free(s->hints);
     srv_indexes_close(s);
     steme_db_close(s->db);
     if (left > 0)

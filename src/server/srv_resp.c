@@ -93,6 +93,21 @@ void srv_header(srv_resp *out, const char *name, const char *fmt, ...)
     out->nheaders++;
 }
 
+void srv_header_u64(srv_resp *out, const char *name, uint64_t v)
+{
+    if (out->nheaders >= SRV_MAX_HEADERS)
+        return;
+    char b[24], *p = b + sizeof b;   /* 20 digits at most */
+    *--p = 0;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out->headers[out->nheaders].name = name;
+    memcpy(out->headers[out->nheaders].value, p, (size_t)(b + sizeof b - p));
+    out->nheaders++;
+}
+
 void srv_quota_refused(srv_resp *out, uint64_t limit, uint64_t remaining, uint64_t reset_at)
 {
     srv_error(out, 429, "HTTP_QUOTA_EXCEEDED",
@@ -109,31 +124,6 @@ void srv_quota_refused(srv_resp *out, uint64_t limit, uint64_t remaining, uint64
     uint64_t secs = reset_at > now ? (reset_at - now + 999) / 1000 : 0;
     srv_header(out, "X-Quota-Reset", "%llu", (unsigned long long)secs);
     srv_header(out, "Retry-After", "%llu", (unsigned long long)secs);
-}
-
-int srv_charge(srv_req *r, srv_resp *out, steme_quota_op op)
-{
-    steme_quota *q = steme_db_quota(r->s->db);
-    steme_quota_result res;
-    uint64_t now = srv_now_ms();
-    int rc = steme_quota_check_and_record(q, &r->agent, op, 0, r->body_len, now, &res);
-    if (rc != STEME_OK) {
-        srv_error_db(out, r->s, rc, "quota check");
-        return 0;
-    }
-    if (!res.allowed) {
-        atomic_fetch_add(&r->s->metrics.quota_refused, 1);
-        steme_quota_status st;
-        uint64_t limit = STEME_QUOTA_DEFAULT_LIMIT;
-        if (steme_quota_get_status(q, &r->agent, now, &st) == STEME_OK)
-            limit = st.limit;
-        srv_quota_refused(out, limit, res.remaining, res.reset_at);
-        return 0;
-    }
-    uint64_t secs = res.reset_at > now ? (res.reset_at - now + 999) / 1000 : 0;
-    srv_header(out, "X-Quota-Remaining", "%llu", (unsigned long long)res.remaining);
-    srv_header(out, "X-Quota-Reset", "%llu", (unsigned long long)secs);
-    return 1;
 }
 
 const char *srv_arg(srv_req *r, const char *name)

@@ -108,6 +108,47 @@ static void charged_and_refused(void **state)
     assert_int_equal(audits_of(f->db, 200), 3);
 }
 
+/* skip_meter_precheck (steme serve, when the agent's last charge left
+ * enough): an agent that cannot pay gets its query prepared (the reads are
+ * made), but the commit still refuses it: STEME_E_QUOTA, the quota fields,
+ * nothing charged, nothing audited. The Meter is exactly as strict. */
+static void skipped_precheck_still_refused_at_commit(void **state)
+{
+    tq_fx *f = *state;
+    steme_agent_id asker = tq_agent(220);
+    assert_int_equal(steme_quota_set_limit(steme_db_quota(f->db), &asker, STEME_QUERY_COST),
+                     STEME_OK);
+    steme_query_request req;
+    tq_request(&req, STEME_LENS_CONSENSUS);
+    req.agent = asker;
+    steme_resolution r;
+    tq_run(f->db, &req, &r);   /* spends the budget */
+    assert_int_equal(r.quota_remaining, 0);
+    steme_resolution_free(&r);
+    assert_int_equal(steme_query(f->db, &req, &r), STEME_E_QUOTA);   /* pre-check */
+    steme_resolution_free(&r);
+
+    req.skip_meter_precheck = true;
+    assert_int_equal(steme_query_prepare(f->db, &req, &r), STEME_OK);
+    assert_int_equal(r.n_candidates, 3);
+    const steme_query_request *rp = &req;
+    steme_resolution *op = &r;
+    int rc = STEME_OK;
+    assert_int_equal(steme_query_commit_many(f->db, 1, &rp, &op, &rc), STEME_OK);
+    assert_int_equal(rc, STEME_E_QUOTA);
+    assert_false(r.quota_allowed);
+    assert_int_equal(r.quota_limit, STEME_QUERY_COST);
+    assert_int_equal(r.quota_remaining, 0);
+    assert_null(r.candidates);
+    steme_resolution_free(&r);
+    /* one-shot steme_query honours it the same way */
+    assert_int_equal(steme_query(f->db, &req, &r), STEME_E_QUOTA);
+    assert_false(r.quota_allowed);
+    steme_resolution_free(&r);
+    assert_int_equal(audits_of(f->db, 220), 1);
+    assert_int_equal(used_of(f->db, 220), STEME_QUERY_COST);
+}
+
 /* steme_query in three steps, several queries committed in one write: each
  * is checked against what the earlier ones of its agent spent; the one the
  * Meter refuses at commit writes nothing; the others are charged and
@@ -351,6 +392,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(charged_and_refused, setup, tq_teardown),
         cmocka_unit_test_setup_teardown(every_query_audited, setup, tq_teardown),
         cmocka_unit_test_setup_teardown(prepared_queries_committed_together, setup, tq_teardown),
+        cmocka_unit_test_setup_teardown(skipped_precheck_still_refused_at_commit, setup,
+                                        tq_teardown),
         cmocka_unit_test_setup_teardown(bad_input, setup, tq_teardown),
         cmocka_unit_test_setup_teardown(system_clock, setup, tq_teardown),
     };

@@ -60,6 +60,57 @@ def scenario_concurrent(binary):
         s.kill()
 
 
+def scenario_writes_meter(binary):
+    """8 threads post large assertions as ONE agent until the Meter refuses:
+    the server charges concurrent writes together (srv_charge.c), and still
+    exactly the budget's worth are stored (201), every thread ends on a 429
+    with X-Quota-*, and a refused write stores nothing."""
+    import time
+    s = Server(binary).start()
+    try:
+        c = s.client()
+        sk = key(65)
+        filler = "w" * (63 * 1024)     # each costs 10 + 63 = 73 tokens
+        hour0 = int(time.time()) // 3600
+        created, refused, errors, lock = [0], [0], [], threading.Lock()
+
+        def worker(t):
+            try:
+                cl = s.client()
+                for i in range(400):
+                    st, b, r = cl.post("/v1/assertions",
+                                       assertion(sk, "wm", "p", "%s%d.%d" % (filler, t, i),
+                                                 ts=1700000000000 + 1000 * t + i), sk)
+                    if st == 429:
+                        check(r.getheader("X-Quota-Limit") == "10000" and
+                              r.getheader("Retry-After") is not None, "429 headers", b)
+                        with lock:
+                            refused[0] += 1
+                        return
+                    check(st == 201, "assert under budget", st, b)
+                    with lock:
+                        created[0] += 1
+            except Exception as e:  # reported by the main thread
+                errors.append("thread %d: %r" % (t, e))
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT * 5)
+        check(not errors, "worker errors", errors[:3])
+        check(not any(t.is_alive() for t in threads), "a worker hung")
+        check(refused[0] == 8, "every thread ended on a 429", refused[0])
+        if int(time.time()) // 3600 == hour0:   # else a second hour's budget joined in
+            check(created[0] == 10000 // 73, "stored = the budget's worth", created[0])
+        q = query(c, key(66), "wm", "p", "recency", "&limit=1000")
+        check(len(q["candidates"]) == created[0], "refused writes stored nothing",
+              len(q["candidates"]), created[0])
+        s.stop()
+    finally:
+        s.kill()
+
+
 def scenario_queries_meter(binary):
     """16 threads query as ONE agent until the Meter refuses: the server writes
     concurrent queries' charges and audits together (srv_commit.c), and still

@@ -36,6 +36,16 @@ def scenario_auth(binary):
         st, b, _ = c.post("/v1/votes", {"assertion": "00" * 32, "weight": 1,
                                         "voter": agent_hex(alice)}, mallory)
         check(st == 403, "vote for another voter", st, b)
+        st, b, _ = c.post("/v1/assertions", assertion(alice, "auth", "q", "x"), alice)
+        check(st == 201, "a target for votes", st, b)
+        target = b["hash"]
+        st, b, _ = c.post("/v1/votes", {"assertion": target, "weight": 1,
+                                        "voter": agent_hex(alice), "timestamp": 1700000000000,
+                                        "signature": "11" * 64}, alice)
+        check(st == 401 and err_code(b) == "STEME_E_BAD_SIGNATURE", "bad vote record signature",
+              st, b)
+        st, b, _ = c.get("/v1/assertions/" + target + "/votes")
+        check(st == 200 and b["count"] == 0, "no vote stored", st, b)
         q = query(c, alice, "auth", "p")
         check(q["candidates"] == [], "nothing stored", q)
         st, b, _ = c.post("/v1/assertions", a, alice)

@@ -70,6 +70,43 @@ static void test_reals_fixed(void **state)
     assert_string_equal(b, "1700000000000.0");
     srv_jw_format_real(0.30000000000000004, b);
     assert_string_equal(b, "0.30000000000000004");
+    /* 17 significant digits in [0.1, 1), past one exact double: the exact
+     * (128-bit) path, still the shortest text, without printf. */
+    srv_jw_format_real(2.0 / 11.0, b);
+    assert_string_equal(b, "0.18181818181818182");
+    srv_jw_format_real(1.0 / 7.0, b);
+    assert_string_equal(b, "0.14285714285714285");
+    srv_jw_format_real(0.9999999999999999, b);
+    assert_string_equal(b, "0.9999999999999999");
+    srv_jw_format_real(-0.7999999999999999, b);
+    assert_string_equal(b, "-0.7999999999999999");
+}
+
+/* Reals in the exact path's range, uniformly over their bits: each reads
+ * back as itself and is never longer than printf's 17 digits. */
+static void test_reals_exact_property(void **state)
+{
+    uint64_t s = tu_seed(0xe8ac7ull) | 1;
+    for (int i = 0; i < 200000; i++) {
+        /* exponents of 2^-10 .. 2^20, any significand, both signs */
+        uint64_t bits = rng_next(&s);
+        uint64_t expo = 1023u - 10u + (bits >> 52) % 31u;
+        bits = (bits & 0x800fffffffffffffull) | (expo << 52);
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        check_real(v);
+        char b[40], p[40];
+        size_t n = srv_jw_format_real(v, b);
+        int k = snprintf(p, sizeof p, "%.17g", v);
+        if (n > (size_t)k + (strpbrk(p, ".eE") ? 0 : 2))
+            fail_msg("%.17g written as %s, longer than printf's %s", v, b, p);
+    }
+    /* powers of two: the narrower gap below them */
+    for (int e = -10; e <= 52; e++) {
+        check_real(ldexp(1.0, e));
+        check_real(nextafter(ldexp(1.0, e), 0.0));
+        check_real(nextafter(ldexp(1.0, e), 1e300));
+    }
 }
 
 static void test_reals_property(void **state)
@@ -176,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reals_fixed),
         cmocka_unit_test(test_reals_property),
+        cmocka_unit_test(test_reals_exact_property),
         cmocka_unit_test(test_structure_and_strings),
         cmocka_unit_test(test_u64_max),
         cmocka_unit_test(test_too_deep_fails_closed),
