@@ -82,6 +82,10 @@ typedef struct steme_kv_options {
                                    * (V, VC, VW); default 4 MiB: small memtables make
                                    * the skip-list inserts of votes cheaper, see
                                    * kv_rocksdb_open.c; 0 = rocksdb_write_buffer */
+    uint64_t fault_write_after;   /* fault injection, for tests: once this many
+                                   * steme_kv_write calls on the handle succeeded,
+                                   * every later one fails with STEME_E_IO and
+                                   * writes nothing; default 0 = off */
 } steme_kv_options;
 
 void steme_kv_options_init(steme_kv_options *opts);

@@ -51,6 +51,8 @@ int kv_base_init(steme_kv *kv, const kv_vtable *vt, steme_kv_engine engine)
 {
     kv->kv_vt = vt;
     kv->kv_engine = engine;
+    kv->kv_fault_after = 0;
+    atomic_init(&kv->kv_writes, 0);
     return steme_errslot_init(&kv->kv_err);
 }
 
@@ -74,14 +76,19 @@ int steme_kv_open(steme_kv_engine engine, const char *path, const steme_kv_optio
         return steme_err(err, STEME_E_INVALID, "steme_kv_open: engine %s needs %s",
                          steme_kv_engine_name(engine),
                          engine == STEME_KV_PG ? "a connection string" : "a directory path");
+    int rc;
     switch (engine) {
-    case STEME_KV_MEM: return kv_mem_open(opts, out, err);
-    case STEME_KV_LMDB: return kv_lmdb_open(path, opts, out, err);
-    case STEME_KV_ROCKSDB: return kv_rocksdb_open(path, opts, out, err);
-    case STEME_KV_HYBRID: return kv_hybrid_open(path, opts, out, err);
-    case STEME_KV_PG: return kv_pg_open(path, opts, out, err);
+    case STEME_KV_MEM: rc = kv_mem_open(opts, out, err); break;
+    case STEME_KV_LMDB: rc = kv_lmdb_open(path, opts, out, err); break;
+    case STEME_KV_ROCKSDB: rc = kv_rocksdb_open(path, opts, out, err); break;
+    case STEME_KV_HYBRID: rc = kv_hybrid_open(path, opts, out, err); break;
+    case STEME_KV_PG: rc = kv_pg_open(path, opts, out, err); break;
+    default:
+        return steme_err(err, STEME_E_INVALID, "steme_kv_open: unknown engine %d", (int)engine);
     }
-    return steme_err(err, STEME_E_INVALID, "steme_kv_open: unknown engine %d", (int)engine);
+    if (rc == STEME_OK)
+        (*out)->kv_fault_after = opts->fault_write_after; /* the outer handle only */
+    return rc;
 }
 
 void steme_kv_close(steme_kv *kv)
@@ -327,6 +334,9 @@ int steme_kv_write(steme_kv *kv, const steme_kv_batch *b, unsigned flags)
         return rc;
     if (b->b_n == 0)
         return STEME_OK;
+    if (kv->kv_fault_after && atomic_fetch_add(&kv->kv_writes, 1) >= kv->kv_fault_after)
+        return kv_fail(kv, STEME_E_IO, "steme_kv_write: injected fault (fault_write_after = %llu)",
+                       (unsigned long long)kv->kv_fault_after);
     return kv->kv_vt->write(kv, b, flags);
 }
 

@@ -10,6 +10,7 @@
 #ifndef STEME_KV_INT_H
 #define STEME_KV_INT_H
 
+#include <stdatomic.h>
 #include "steme/kv.h"
 #include "core/error.h"
 
@@ -42,6 +43,8 @@ struct steme_kv {
     const kv_vtable *kv_vt;
     steme_kv_engine kv_engine;
     steme_errslot kv_err;
+    uint64_t kv_fault_after;             /* steme_kv_options.fault_write_after */
+    atomic_uint_fast64_t kv_writes;      /* steme_kv_write calls, when it is set */
 };
 
 /* Initialise/destroy the common head (engines call these in open/close). */

@@ -18,10 +18,13 @@
  *      vote_behind_accept with the group's run of vote tickets, in log
  *      order: each vote's deltas come from its pre-read; the vote cache's
  *      bracket opens (vote_cache_begin) for each vote that moves totals;
- *      the run is copied into one batch and queued (the accepted sequence
- *      `enqueued` moves); the bracket closes with the deltas
- *      (vote_cache_end); then the tickets are done and the WAL wakes the
- *      voters;
+ *      the run is copied into one batch and its sequence reserved (the
+ *      accepted sequence `enqueued` moves); the bracket closes with the
+ *      deltas (vote_cache_end); only then is the batch queued for the
+ *      applier, so the engine never holds a vote the cache does not count
+ *      (reads stay monotonic: a value read from the engine is never newer
+ *      than a later cache hit); then the tickets are done and the WAL
+ *      wakes the voters;
  *   3. the voter notes the pair's sequence (pair_note) and drops the lock;
  *   4. the applier thread writes queued votes to the engine, VB_CHUNK per
  *      batch, and moves `applied`.
@@ -356,16 +359,15 @@ void vote_behind_accept(steme_db *db, steme_wal_ticket *first, size_t n)
     int err = vb->err;
     uint64_t seq = atomic_load(&vb->enqueued);
     if (!err && m) {
+        /* Reserve the batch's sequence now (fences that start from here on
+         * wait for it), but hand it to the applier only after the cache
+         * brackets closed: the engine then never holds a vote the cache
+         * does not count yet, so reads are monotonic (a read from the engine
+         * followed by a cache hit never goes back). */
         seq += m;
         b->v[m - 1].done_seq = seq;
-        if (vb->tail)
-            vb->tail->next = b;
-        else
-            vb->head = b;
-        vb->tail = b;
         vb->pending += m;
         atomic_store(&vb->enqueued, seq);
-        pthread_cond_signal(&vb->work_cv);
     }
     pthread_mutex_unlock(&vb->lock);
     if (err || !m)
@@ -390,6 +392,16 @@ void vote_behind_accept(steme_db *db, steme_wal_ticket *first, size_t n)
             vote_cache_end(c, &mv[i].a, mv[i].s, mv[i].slen, mv[i].dcount, mv[i].dwsum, !err);
         else if (now) /* the cache appeared meanwhile: a fill may have missed this vote */
             vote_cache_invalidate(now, &mv[i].a);
+    }
+    if (!err && m) {
+        pthread_mutex_lock(&vb->lock);
+        if (vb->tail)
+            vb->tail->next = b;
+        else
+            vb->head = b;
+        vb->tail = b;
+        pthread_cond_signal(&vb->work_cv);
+        pthread_mutex_unlock(&vb->lock);
     }
     if (mv != local)
         free(mv);

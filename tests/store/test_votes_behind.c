@@ -14,6 +14,9 @@
  * thread checkpoints all along (it must wait for the applier before it
  * moves the log's cursor). Afterwards, and after a reopen, every assertion's
  * totals equal its recount and the sum of the writers' models.
+ *
+ * Then a failed engine write behind the log (injected in the KV layer): it
+ * must be sticky and loud, and a reopen must replay what the engine lost.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -307,6 +310,145 @@ static void behind_is_invisible_mem(void **state)
     run(sub, STEME_KV_MEM, tu_seed(4343));
 }
 
+/* ------------------------------------------------ a failed engine write */
+
+#define FW 8      /* fault test: writer threads, each with its own pairs */
+#define FPAIRS 6
+
+typedef struct fault_writer {
+    steme_db *db;
+    const steme_hash *h;
+    int id;
+    /* per own pair (assertion i % NA, voter k): last acknowledged, and the
+     * attempt that failed (it may be durable: the log took it) */
+    int acked[FPAIRS], failed[FPAIRS];
+    steme_vote last_ok[FPAIRS], last_try[FPAIRS];
+    int fail_rc;
+    char fail_msg[STEME_ERRMSG_MAX];
+} fault_writer;
+
+static void *fault_writer_main(void *p)
+{
+    fault_writer *fw = p;
+    steme_votes *vs = steme_db_votes(fw->db);
+    for (int i = 0; i < 4000; i++) {
+        int k = i % FPAIRS;
+        steme_vote v;
+        memset(&v, 0, sizeof v);
+        v.assertion = fw->h[(fw->id * FPAIRS + k) % NA];
+        v.voter = voter_id(200 + fw->id, k);
+        v.timestamp = 1 + (uint64_t)i;
+        v.weight = (double)((i * 37 + fw->id) % 2001 - 1000) / 1000.0;
+        fw->last_try[k] = v;
+        int rc = steme_votes_put(vs, &v, NULL);
+        if (rc != STEME_OK) {
+            fw->failed[k] = 1;
+            fw->fail_rc = rc;
+            snprintf(fw->fail_msg, sizeof fw->fail_msg, "%s", steme_db_errmsg(fw->db));
+            return NULL;
+        }
+        fw->acked[k] = 1;
+        fw->last_ok[k] = v;
+    }
+    return NULL;
+}
+
+/*
+ * The engine refuses writes from some point on (fault injection in the KV
+ * layer), so the applier's batch fails behind acknowledged votes. Then:
+ * later votes fail with the applier's message, reads of vote records and
+ * checkpoints fail (never a stale answer), close keeps the log's cursor;
+ * after a reopen without the fault, replay has applied every acknowledged
+ * vote (or the failed attempt after it, which the log may hold) and every
+ * total equals its recount.
+ */
+static void applier_failure_is_sticky_then_replayed(void **state)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/fault", (const char *)*state);
+    steme_hash h[NA];
+    steme_db *db = st_open_db(dir, STEME_KV_HYBRID);
+    for (int i = 0; i < NA; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "fault claim %d", i);
+        steme_assertion as;
+        memset(&as, 0, sizeof as);
+        as.subject = "fault-subject";
+        as.subject_len = strlen(as.subject);
+        as.predicate = "p";
+        as.predicate_len = 1;
+        as.object = steme_value_string(text, strlen(text));
+        as.confidence = 0.5;
+        as.source_kind = STEME_SOURCE_AGENT;
+        as.timestamp = 1700000000000ull + (uint64_t)i;
+        assert_int_equal(steme_db_put_assertion(db, &as, &h[i], NULL), STEME_OK);
+    }
+    steme_db_close(db);
+
+    steme_db_options o;
+    steme_db_options_init(&o);
+    o.engine = STEME_KV_HYBRID;
+    o.kv.fault_write_after = 20; /* a few of the applier's batches land, then none */
+    steme_error e;
+    assert_int_equal(steme_db_open(dir, &o, &db, &e), STEME_OK);
+    pthread_t t[FW];
+    fault_writer *fw = calloc(FW, sizeof *fw);
+    assert_non_null(fw);
+    for (int i = 0; i < FW; i++) {
+        fw[i].db = db;
+        fw[i].h = h;
+        fw[i].id = i;
+        assert_int_equal(pthread_create(&t[i], NULL, fault_writer_main, &fw[i]), 0);
+    }
+    for (int i = 0; i < FW; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < FW; i++) {
+        if (fw[i].fail_rc == STEME_OK)
+            fail_msg("writer %d never failed: the fault did not reach the votes", i);
+        if (!strstr(fw[i].fail_msg, "behind the log") && !strstr(fw[i].fail_msg, "injected"))
+            fail_msg("writer %d: unclear failure: %s", i, fw[i].fail_msg);
+    }
+    steme_votes *vs = steme_db_votes(db);
+    uint64_t n = 0;
+    int rc = steme_votes_recount(vs, &h[0], &n, NULL);
+    assert_int_not_equal(rc, STEME_OK); /* never an answer without the trailing votes */
+    assert_non_null(strstr(steme_db_errmsg(db), "behind the log"));
+    assert_int_not_equal(steme_db_checkpoint(db), STEME_OK);
+    steme_db_close(db);
+
+    db = st_open_db(dir, STEME_KV_HYBRID);
+    vs = steme_db_votes(db);
+    for (int i = 0; i < FW; i++)
+        for (int k = 0; k < FPAIRS; k++) {
+            const steme_vote *want = &fw[i].last_try[k];
+            if (!fw[i].acked[k] && !fw[i].failed[k])
+                continue;
+            steme_buf buf = STEME_BUF_INIT;
+            steme_vote got;
+            rc = steme_votes_get(vs, &want->assertion, &want->voter, &buf, &got);
+            steme_buf_free(&buf);
+            if (rc != STEME_OK)
+                fail_msg("writer %d pair %d: its acknowledged vote is gone (%s)", i, k,
+                         steme_db_errmsg(db));
+            int is_ok = fw[i].acked[k] && got.timestamp == fw[i].last_ok[k].timestamp;
+            int is_try = fw[i].failed[k] && got.timestamp == want->timestamp;
+            if (!is_ok && !is_try)
+                fail_msg("writer %d pair %d: holds ts %llu, neither the last acknowledged "
+                         "vote nor the failed attempt", i, k, (unsigned long long)got.timestamp);
+        }
+    for (int a = 0; a < NA; a++) {
+        uint64_t c = 0, rc2 = 0;
+        int64_t w = 0, rw = 0;
+        assert_int_equal(steme_votes_totals(vs, &h[a], &c, &w), STEME_OK);
+        assert_int_equal(steme_votes_recount(vs, &h[a], &rc2, &rw), STEME_OK);
+        if (c != rc2 || w != rw)
+            fail_msg("assertion %d after replay: totals (%llu, %lld) != recount (%llu, %lld)", a,
+                     (unsigned long long)c, (long long)w, (unsigned long long)rc2, (long long)rw);
+    }
+    steme_db_close(db);
+    free(fw);
+}
+
 static int setup(void **state) { return st_tempdir_setup(state, "votes-behind"); }
 static int teardown(void **state) { return st_tempdir_teardown(state); }
 
@@ -315,6 +457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(behind_is_invisible_hybrid),
         cmocka_unit_test(behind_is_invisible_mem),
+        cmocka_unit_test(applier_failure_is_sticky_then_replayed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
