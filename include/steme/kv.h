@@ -78,9 +78,10 @@ typedef struct steme_kv_options {
     const char *pg_table;         /* PG: table name ([a-z_][a-z0-9_]*); default "kv" */
     unsigned pg_retry_ms;         /* PG: retry budget of one call (serialization
                                    * failures, lost connections); default 30000 */
-    size_t rocksdb_votes_write_buffer; /* memtable size of the votes column family
-                                   * (V, VC, VW); default 4 MiB: small memtables make
-                                   * the skip-list inserts of votes cheaper, see
+    size_t rocksdb_votes_write_buffer; /* memtable size of the write-heavy column
+                                   * families: votes (V, VC, VW), audit (AU, AQ)
+                                   * and quota (QT); default 4 MiB: small memtables
+                                   * make their skip-list inserts cheaper, see
                                    * kv_rocksdb_open.c; 0 = rocksdb_write_buffer */
     uint64_t fault_write_after;   /* fault injection, for tests: once this many
                                    * steme_kv_write calls on the handle succeeded,
