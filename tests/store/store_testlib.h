@@ -10,6 +10,8 @@
 #ifndef STEME_TEST_STORE_TESTLIB_H
 #define STEME_TEST_STORE_TESTLIB_H
 
+#include <string.h>
+
 #include "steme/db.h"
 #include "testutil.h"
 
@@ -27,6 +29,26 @@ static inline steme_db *st_open_db(const char *dir, steme_kv_engine engine)
 }
 
 /* For a file's cmocka setup: *state = a new temp directory named after tag. */
+/* Store a plain claim (subject, predicate "p", a string object, confidence
+ * 0.5, agent source) with timestamp ts; its hash into *out. Fails the test
+ * on error. */
+static inline void st_put_claim(steme_db *db, const char *subject, const char *text, uint64_t ts,
+                                steme_hash *out)
+{
+    steme_assertion as;
+    memset(&as, 0, sizeof as);
+    as.subject = subject;
+    as.subject_len = strlen(subject);
+    as.predicate = "p";
+    as.predicate_len = 1;
+    as.object = steme_value_string(text, strlen(text));
+    as.confidence = 0.5;
+    as.source_kind = STEME_SOURCE_AGENT;
+    as.timestamp = ts;
+    if (steme_db_put_assertion(db, &as, out, NULL) != STEME_OK)
+        fail_msg("put claim %s: %s", subject, steme_db_errmsg(db));
+}
+
 static inline int st_tempdir_setup(void **state, const char *tag)
 {
     *state = tu_tempdir(tag);

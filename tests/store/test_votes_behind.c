@@ -260,17 +260,7 @@ static void run(const char *dir, steme_kv_engine engine, uint64_t seed)
         char subject[32], text[32];
         snprintf(subject, sizeof subject, "behind-%d", i % 5);
         snprintf(text, sizeof text, "claim %d", i);
-        steme_assertion as;
-        memset(&as, 0, sizeof as);
-        as.subject = subject;
-        as.subject_len = strlen(subject);
-        as.predicate = "p";
-        as.predicate_len = 1;
-        as.object = steme_value_string(text, strlen(text));
-        as.confidence = 0.5;
-        as.source_kind = STEME_SOURCE_AGENT;
-        as.timestamp = 1700000000000ull + (uint64_t)i;
-        assert_int_equal(steme_db_put_assertion(sh->db, &as, &sh->h[i], NULL), STEME_OK);
+        st_put_claim(sh->db, subject, text, 1700000000000ull + (uint64_t)i, &sh->h[i]);
     }
     pthread_t t[WRITERS + 3];
     worker wk[WRITERS + 3];
@@ -371,17 +361,7 @@ static void applier_failure_is_sticky_then_replayed(void **state)
     for (int i = 0; i < NA; i++) {
         char text[32];
         snprintf(text, sizeof text, "fault claim %d", i);
-        steme_assertion as;
-        memset(&as, 0, sizeof as);
-        as.subject = "fault-subject";
-        as.subject_len = strlen(as.subject);
-        as.predicate = "p";
-        as.predicate_len = 1;
-        as.object = steme_value_string(text, strlen(text));
-        as.confidence = 0.5;
-        as.source_kind = STEME_SOURCE_AGENT;
-        as.timestamp = 1700000000000ull + (uint64_t)i;
-        assert_int_equal(steme_db_put_assertion(db, &as, &h[i], NULL), STEME_OK);
+        st_put_claim(db, "fault-subject", text, 1700000000000ull + (uint64_t)i, &h[i]);
     }
     steme_db_close(db);
 
