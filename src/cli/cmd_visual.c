@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "steme/db.h"
 #include "cli/cli_db.h"
 #include "steme/visual.h"
 
@@ -36,6 +37,12 @@ static int open_index(const cli_opts *o, steme_pvisual **pv)
     const char *dir = cli_get(o, "db");
     if (!dir)
         return cli_fail(CLI_USAGE, "visual", "missing --db DIR (or STEME_DB)");
+    /* On a shared database each node keeps its own index, fed by the index
+     * log: a one-off CLI index would be seen by no node. */
+    if (steme_db_is_url(dir))
+        return cli_fail(CLI_USAGE, "visual", "%s is a shared (postgres) database: its visual "
+                        "indexes are node-local, use POST /v1/visual on a `steme serve` node",
+                        dir);
     /* The database must exist (its identity file): the index lives inside it. */
     char path[4096];
     struct stat st;
