@@ -8,6 +8,13 @@
 
 /* Open --db (required); prints the error and returns an exit code on failure. */
 int cli_open_db(const char *cmd, const char *dir, int create, steme_db **db);
+/*
+ * DIR/sub (into out[cap]), the directory of a node-local index of the local
+ * database DIR; refuses a postgres:// URL (usage error naming `route`, the
+ * server's endpoint for it) and a directory without a database (CLI_FAIL).
+ */
+int cli_local_index_dir(const char *cmd, const char *dir, const char *sub, const char *route,
+                        char *out, size_t cap);
 /* Print "steme CMD: <db's last message>" and return the exit code of status. */
 int cli_db_fail(steme_db *db, const char *cmd, int status);
 /* Print one assertion (text block, or one JSON line). */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -22,6 +23,27 @@ int cli_open_db(const char *cmd, const char *dir, int create, steme_db **db)
     int rc = steme_db_open(dir, &o, db, &e);
     if (rc != STEME_OK)
         return cli_fail(cli_exit_for_status(rc), cmd, "%s", e.message);
+    return CLI_OK;
+}
+
+int cli_local_index_dir(const char *cmd, const char *dir, const char *sub, const char *route,
+                        char *out, size_t cap)
+{
+    if (!dir)
+        return cli_fail(CLI_USAGE, cmd, "missing --db DIR (or STEME_DB)");
+    /* On a shared database each node keeps its own indexes, fed by the index
+     * log: an index made by a one-off CLI process would be seen by no node. */
+    if (steme_db_is_url(dir))
+        return cli_fail(CLI_USAGE, cmd, "%s is a shared (postgres) database: its indexes are "
+                        "node-local, use POST %s on a `steme serve` node", dir, route);
+    /* The database must exist (its identity file): the index lives inside it. */
+    struct stat st;
+    if ((size_t)snprintf(out, cap, "%s/STEME", dir) >= cap)
+        return cli_fail(CLI_USAGE, cmd, "--db path too long");
+    if (stat(out, &st) != 0)
+        return cli_fail(CLI_FAIL, cmd, "no steme database in %s (steme init)", dir);
+    if ((size_t)snprintf(out, cap, "%s/%s", dir, sub) >= cap)
+        return cli_fail(CLI_USAGE, cmd, "--db path too long");
     return CLI_OK;
 }
 

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "steme/db.h"
 #include "cli/cli_db.h"
 #include "steme/vector.h"
 #include "steme/vector_meta.h"
@@ -134,19 +133,10 @@ static int run_similar(int argc, char **argv)
             return cli_fail(CLI_USAGE, "similar", "--metric (l2, cosine or ip) is set by the "
                                                   "first add only");
     }
-    /* On a shared database each node keeps its own index, fed by the index
-     * log: a one-off CLI index would be seen by no node. */
-    if (steme_db_is_url(dir))
-        return cli_fail(CLI_USAGE, "similar", "%s is a shared (postgres) database: its vector "
-                        "indexes are node-local, use POST /v1/vectors on a `steme serve` node",
-                        dir);
     char vdir[4100];
-    struct stat st;
-    if ((size_t)snprintf(vdir, sizeof vdir, "%s/STEME", dir) >= sizeof vdir)
-        return cli_fail(CLI_USAGE, "similar", "--db path too long");
-    if (stat(vdir, &st) != 0)
-        return cli_fail(CLI_FAIL, "similar", "no steme database in %s (steme init)", dir);
-    snprintf(vdir, sizeof vdir, "%s/vectors", dir);
+    if ((rc = cli_local_index_dir("similar", dir, "vectors", "/v1/vectors", vdir, sizeof vdir)) !=
+        CLI_OK)
+        return rc;
     steme_db *db;
     steme_vector_meta meta;
     if ((rc = cli_open_db("similar", dir, 0, &db)) != CLI_OK)

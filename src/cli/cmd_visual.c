@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "steme/db.h"
 #include "cli/cli_db.h"
 #include "steme/visual.h"
 
@@ -34,23 +33,11 @@ static int by_distance(const void *a, const void *b)
 
 static int open_index(const cli_opts *o, steme_pvisual **pv)
 {
-    const char *dir = cli_get(o, "db");
-    if (!dir)
-        return cli_fail(CLI_USAGE, "visual", "missing --db DIR (or STEME_DB)");
-    /* On a shared database each node keeps its own index, fed by the index
-     * log: a one-off CLI index would be seen by no node. */
-    if (steme_db_is_url(dir))
-        return cli_fail(CLI_USAGE, "visual", "%s is a shared (postgres) database: its visual "
-                        "indexes are node-local, use POST /v1/visual on a `steme serve` node",
-                        dir);
-    /* The database must exist (its identity file): the index lives inside it. */
     char path[4096];
-    struct stat st;
-    if ((size_t)snprintf(path, sizeof path, "%s/STEME", dir) >= sizeof path)
-        return cli_fail(CLI_USAGE, "visual", "--db path too long");
-    if (stat(path, &st) != 0)
-        return cli_fail(CLI_FAIL, "visual", "no steme database in %s (steme init)", dir);
-    snprintf(path, sizeof path, "%s/visual", dir);
+    int rc = cli_local_index_dir("visual", cli_get(o, "db"), "visual", "/v1/visual", path,
+                                 sizeof path);
+    if (rc != CLI_OK)
+        return rc;
     steme_error e;
     int s = steme_pvisual_open(path, NULL, pv, NULL, &e);
     if (s != STEME_OK)
