@@ -1,5 +1,6 @@
 """Scenarios under load: concurrent clients whose votes all count, concurrent
-queries of one agent against the Meter, and SIGTERM while writers and readers
+queries of one agent against the Meter, kill -9 while readers query or
+voters vote, and SIGTERM while writers and readers
 run (clean exit; a restart sees every acknowledged write and every answered
 query's audit record).
 """
@@ -212,6 +213,80 @@ def scenario_kill_queries(binary):
             st, a, _ = c.get("/v1/audit?agent=%s&limit=10000" % agent_hex(sk0))
             mine = sum(1 for r in a["records"])
             check(st == 200 and mine >= 1, "reader 0's audit trail", st, mine)
+            s2.stop()
+        finally:
+            s2.kill()
+    finally:
+        s.kill()
+        shutil.rmtree(db, ignore_errors=True)
+
+
+def scenario_kill_votes(binary):
+    """kill -9 while 8 threads vote (votes are acknowledged once durable in the
+    log, and reach the engine behind): a restart holds every vote answered 200
+    with its weight, or the vote in flight after it, and every count and
+    weight equals its recount (steme verify's check, through the API)."""
+    s = Server(binary).start()
+    db = s.db
+    c = s.client()
+    author = key(4100)
+    hashes = []
+    for i in range(6):
+        st, b, _ = c.post("/v1/assertions", assertion(author, "kv", "p", "v%d" % i), author)
+        check(st == 201, "setup assert", st, b)
+        hashes.append(b["hash"])
+    # per thread and pair (assertion, voter): the last weight answered 200, and
+    # the weight of the vote in flight when the server died (it may be durable)
+    acked, tried, lock, enough = {}, {}, threading.Lock(), threading.Event()
+
+    def voter(t):
+        sks = [key(4200 + t * 10 + k) for k in range(3)]
+        try:
+            cl = s.client()
+            for i in range(100000):
+                k, h = i % 3, hashes[(t + i) % 6]
+                w = ((i * 7 + t) % 21 - 10) / 10.0
+                pair = (agent_hex(sks[k]), h)
+                tried[pair] = w
+                st, b, _ = cl.post("/v1/votes", {"assertion": h, "weight": w}, sks[k])
+                if st != 200:
+                    return
+                with lock:
+                    acked[pair] = w
+                    if len(acked) >= 18 and i >= 60:
+                        enough.set()
+        except (OSError, http.client.HTTPException):
+            return              # the server died: this vote was not answered
+
+    threads = [threading.Thread(target=voter, args=(t,)) for t in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        check(enough.wait(TIMEOUT * 2), "voters made no progress")
+        s.proc.kill()           # SIGKILL: no drain, no close, the applier cut short
+        s.proc.wait(TIMEOUT)
+        s.proc = None
+        for t in threads:
+            t.join(TIMEOUT)
+        check(not any(t.is_alive() for t in threads), "a voter hung")
+        s2 = Server(binary, db=db).start()
+        try:
+            c2 = s2.client()
+            for h in hashes:
+                st, b, _ = c2.get("/v1/assertions/%s/votes?limit=10000" % h)
+                check(st == 200, "votes after kill -9", h, st)
+                held = {v["voter"]: v["weight"] for v in b["votes"]}
+                for (voter_hex, ph), w in acked.items():
+                    if ph != h:
+                        continue
+                    got = held.get(voter_hex)
+                    check(got is not None, "an acknowledged vote is gone", voter_hex, h)
+                    check(abs(got - w) < 1e-12 or abs(got - tried[(voter_hex, ph)]) < 1e-12,
+                          "a pair holds neither its last acknowledged vote nor the one in "
+                          "flight", voter_hex, h, got, w)
+                check(b["count"] == len(b["votes"]), "count != recount", h, b["count"])
+                check(abs(b["weight"] - sum(v["weight"] for v in b["votes"])) < 1e-6,
+                      "weight != recount", h, b["weight"])
             s2.stop()
         finally:
             s2.kill()

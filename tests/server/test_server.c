@@ -83,6 +83,7 @@ static void test_sigterm_drain_restart(void **state) { run_scenario("drain_resta
 static void test_concurrent_queries_meter(void **state) { run_scenario("queries_meter"); }
 static void test_concurrent_writes_meter(void **state) { run_scenario("writes_meter"); }
 static void test_kill_while_querying(void **state) { run_scenario("kill_queries"); }
+static void test_kill_while_voting(void **state) { run_scenario("kill_votes"); }
 static void test_query_answer_json(void **state) { run_scenario("query_json"); }
 static void test_example_agent(void **state) { run_scenario("example_agent"); }
 static void test_vector_index(void **state) { run_scenario("vectors"); }
@@ -101,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_queries_meter),
         cmocka_unit_test(test_concurrent_writes_meter),
         cmocka_unit_test(test_kill_while_querying),
+        cmocka_unit_test(test_kill_while_voting),
         cmocka_unit_test(test_query_answer_json),
         cmocka_unit_test(test_example_agent),
         cmocka_unit_test(test_vector_index),
