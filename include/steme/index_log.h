@@ -154,6 +154,29 @@ int steme_index_log_encode_value(const steme_index_log_entry *e, uint8_t *buf, s
 int steme_index_log_decode_value(const uint8_t *buf, size_t len, float *floats,
                                  steme_index_log_entry *e, steme_error *err);
 
+/* What a compaction saw and did. */
+typedef struct steme_index_log_compact_stats {
+    uint64_t entries;    /* entries in the log (decoded) before it ran */
+    uint64_t live;       /* distinct (kind, id, phash): entries a full rebuild needs */
+    uint64_t deleted;    /* superseded entries older than the horizon, deleted */
+} steme_index_log_compact_stats;
+
+/*
+ * Delete every entry older than before_ts (Unix ms) that a newer entry of
+ * the same (kind, id, phash) supersedes (phash: visual entries; vectors
+ * are keyed by id alone, since a newer vector replaces an older one). The
+ * newest entry of each stays however old, so a node rebuilding from the
+ * log gets the same indexes, and a tailer that has not applied a deleted
+ * entry applies the newer one instead. Pass a horizon well behind every
+ * node's rescan window (steme serve uses one hour). Safe to run on several
+ * nodes at once. Damaged values are left alone. stats optional.
+ * Returns STEME_OK, STEME_E_INVALID, STEME_E_NOMEM (one table entry per
+ * distinct triple), the engine's status (then some deletions may have
+ * landed: each is independent).
+ */
+int steme_index_log_compact(steme_index_log *l, uint64_t before_ts,
+                            steme_index_log_compact_stats *stats);
+
 const char *steme_index_log_errmsg(steme_index_log *l);
 
 /*

@@ -56,6 +56,13 @@
 #define STATE_SAVE_EVERY_MS 1000u
 #define PRUNE_EVERY_POLLS 16u
 #define WARN_EVERY_MS 10000u
+/* Index log compaction (steme_index_log_compact): every node, every ten
+ * minutes plus a node-dependent offset (so nodes rarely overlap; overlap is
+ * harmless), drops entries older than an hour that a newer entry of the
+ * same (kind, id, phash) supersedes. An hour is far behind the rescan
+ * window, so every tailer has had its chance to see them. */
+#define COMPACT_EVERY_MS (10u * 60u * 1000u)
+#define COMPACT_AGE_MS (60u * 60u * 1000u)
 
 struct srv_catchup {
     steme_index_log *log;
@@ -329,10 +336,21 @@ static int poll_once(srv *s)
     return STEME_OK;
 }
 
+static void compact_log(struct srv_catchup *c)
+{
+    uint64_t now = clock_ms(CLOCK_REALTIME);
+    steme_index_log_compact_stats st;
+    if (now > COMPACT_AGE_MS &&
+        steme_index_log_compact(c->log, now - COMPACT_AGE_MS, &st) != STEME_OK)
+        warn(c, "compacting the index log: %s", steme_index_log_errmsg(c->log));
+}
+
 static void *tail_main(void *arg)
 {
     srv *s = arg;
     struct srv_catchup *c = s->catchup;
+    uint64_t next_compact = clock_ms(CLOCK_MONOTONIC) + COMPACT_EVERY_MS +
+                            steme_index_log_node(c->log) % 60000u;
     pthread_mutex_lock(&c->wake_lock);
     while (!c->stop) {
         struct timespec until;
@@ -346,6 +364,10 @@ static void *tail_main(void *arg)
             break;
         pthread_mutex_unlock(&c->wake_lock);
         (void)poll_once(s);   /* failures are reported (rate-limited) and retried */
+        if (clock_ms(CLOCK_MONOTONIC) >= next_compact) {
+            compact_log(c);   /* the indexes are untouched: no lock needed */
+            next_compact = clock_ms(CLOCK_MONOTONIC) + COMPACT_EVERY_MS;
+        }
         pthread_mutex_lock(&c->wake_lock);
     }
     pthread_mutex_unlock(&c->wake_lock);

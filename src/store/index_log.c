@@ -53,6 +53,7 @@
 #include "steme/keys.h"
 #include "steme/vector.h"
 #include "store/db_int.h"
+#include "store/index_log_int.h"
 
 #define IL_MAGIC0 0x49u /* 'I' */
 #define IL_MAGIC1 0x4Cu /* 'L' */
@@ -67,16 +68,6 @@
 /* The family prefix "\0IL:" (steme_key_encode_prefix at depth 0). */
 #define IL_PREFIX_LEN 4
 
-struct steme_index_log {
-    steme_kv *kv;
-    uint64_t node;
-    uint32_t budget_ms;
-    unsigned max_attempts;
-    uint64_t (*clock_ms)(void *ctx);
-    void *clock_ctx;
-    atomic_uint_fast64_t seq;
-    steme_errslot err;
-};
 
 
 
@@ -308,8 +299,6 @@ const char *steme_index_log_errmsg(steme_index_log *l)
 {
     return l ? steme_errslot_message(&l->err) : "NULL index log handle";
 }
-
-#define il_fail(l, code, ...) steme_errslot_set(&(l)->err, (code), __VA_ARGS__)
 
 int steme_index_log_append(steme_index_log *l, steme_index_log_entry *e)
 {

@@ -287,6 +287,104 @@ static void test_random_model(void **state)
     steme_kv_close(kv);
 }
 
+/* Compaction against a model: random vector and visual adds over a few
+ * triples (kind, id, phash), some written twice; after a compaction with a
+ * horizon, the log holds exactly the entries at or after the horizon plus
+ * the newest of every triple; the newest per triple is unchanged; a second
+ * compaction deletes nothing. */
+static int same_pos(const steme_index_log_pos *a, const steme_index_log_pos *b)
+{
+    return a->ts == b->ts && a->node == b->node && a->seq == b->seq;
+}
+
+static int pos_less(const steme_index_log_pos *a, const steme_index_log_pos *b)
+{
+    if (a->ts != b->ts)
+        return a->ts < b->ts;
+    if (a->node != b->node)
+        return a->node < b->node;
+    return a->seq < b->seq;
+}
+
+static void test_compaction_model(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed(0xC0C0A));
+    for (int round = 0; round < 4; round++) {
+        steme_kv *kv = mem_kv();
+        fake_clock clk = {1000, 0};
+        steme_index_log *h[2] = {open_log(kv, &clk, 7), open_log(kv, &clk, 9)};
+        enum { N = 400, T = 24 };
+        static steme_index_log_pos pos[N];
+        static int tri[N];
+        static float vec[4] = {1, 2, 3, 4};
+        for (int i = 0; i < N; i++) {
+            clk.now += tu_rng_below(&r, 4);
+            /* triples 0..11 visual, 12..23 vector; in the second half only
+             * 0..7 and 12..19, so the others' newest entries are old */
+            int t = (int)tu_rng_below(&r, i < N / 2 ? T : T - 8);
+            if (i >= N / 2 && t >= 8)
+                t += 4;
+            steme_index_log_entry e = visual_entry((uint8_t)(t % 6), 100 + (uint64_t)(t % 2));
+            if (t >= T / 2) {
+                e = visual_entry((uint8_t)(t % 6), 0);
+                e.kind = STEME_INDEX_LOG_VECTOR;
+                e.dim = 4;
+                e.metric = 1;
+                e.vec = vec;
+                e.phash = (uint64_t)tu_rng_next(&r); /* not part of a vector's triple */
+            }
+            e.id.bytes[31] = (uint8_t)(t / 2);   /* T/2 distinct ids per kind */
+            assert_int_equal(steme_index_log_append(h[tu_rng_below(&r, 2)], &e), STEME_OK);
+            pos[i] = e.pos;
+            tri[i] = t;
+        }
+        /* the model's newest per triple (visual: id and phash; vector: id) */
+        steme_index_log_pos newest[T];
+        int has[T] = {0};
+        for (int i = 0; i < N; i++)
+            if (!has[tri[i]] || pos_less(&newest[tri[i]], &pos[i])) {
+                newest[tri[i]] = pos[i];
+                has[tri[i]] = 1;
+            }
+        uint64_t horizon = pos[N / 2].ts;
+        size_t want_keep = 0, live = 0;
+        for (int t = 0; t < T; t++)
+            live += (size_t)has[t];
+        for (int i = 0; i < N; i++)
+            want_keep += pos[i].ts >= horizon || same_pos(&pos[i], &newest[tri[i]]);
+        steme_index_log_compact_stats st;
+        assert_int_equal(steme_index_log_compact(h[0], horizon, &st), STEME_OK);
+        assert_int_equal(st.entries, N);
+        assert_int_equal(st.live, live);
+        assert_int_equal(st.deleted, N - want_keep);
+        collect *c = calloc(1, sizeof *c);
+        assert_int_equal(steme_index_log_scan(h[1], 0, collect_fn, c, NULL), STEME_OK);
+        assert_int_equal(c->n, want_keep);
+        for (size_t k = 0; k < c->n; k++) {
+            int i = 0;
+            while (i < N && !same_pos(&pos[i], &c->got[k].pos))
+                i++;
+            assert_true(i < N);
+            assert_true(pos[i].ts >= horizon || same_pos(&pos[i], &newest[tri[i]]));
+        }
+        for (int t = 0; t < T; t++) { /* every triple's newest survived */
+            int found = !has[t];
+            for (size_t k = 0; k < c->n && !found; k++)
+                found = same_pos(&c->got[k].pos, &newest[t]);
+            assert_true(found);
+        }
+        free(c);
+        assert_int_equal(steme_index_log_compact(h[1], horizon, &st), STEME_OK);
+        assert_int_equal(st.deleted, 0);
+        assert_int_equal(steme_index_log_compact(NULL, horizon, &st), STEME_E_INVALID);
+        steme_index_log_close(h[0]);
+        steme_index_log_close(h[1]);
+        steme_kv_close(kv);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_append_and_scan),
         cmocka_unit_test(test_budget_overrun),
         cmocka_unit_test(test_random_model),
+        cmocka_unit_test(test_compaction_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
