@@ -5,8 +5,9 @@
  * never collide; an append that overruns the commit budget is written again
  * under a newer key, and gives up with STEME_E_BUSY), scans (from a ts,
  * across pages, early stop, damaged entries skipped and counted), random
- * appends against a model, and bad input. The cross-process behaviour on
- * PostgreSQL is in test_multinode_pg.c.
+ * appends against a model, compaction against a model (on MEM, and on
+ * PostgreSQL when STEME_PG_URL is set), and bad input. The cross-process
+ * behaviour on PostgreSQL is in test_multinode_pg.c.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "steme/db.h"
+#include "store_pg.h"
 #include "steme/index_log.h"
 #include "steme/kv.h"
 #include "steme/vector.h"
@@ -306,21 +309,18 @@ static int pos_less(const steme_index_log_pos *a, const steme_index_log_pos *b)
     return a->seq < b->seq;
 }
 
-static void test_compaction_model(void **state)
+/* One round of the model on two handles over one empty log (nodes 7, 9). */
+static void compaction_round(steme_index_log *h[2], fake_clock *clkp, tu_rng *rp)
 {
-    (void)state;
-    tu_rng r;
-    tu_rng_seed(&r, tu_seed(0xC0C0A));
-    for (int round = 0; round < 4; round++) {
-        steme_kv *kv = mem_kv();
-        fake_clock clk = {1000, 0};
-        steme_index_log *h[2] = {open_log(kv, &clk, 7), open_log(kv, &clk, 9)};
+    fake_clock *clk = clkp;
+    tu_rng r = *rp;
+    {
         enum { N = 400, T = 24 };
         static steme_index_log_pos pos[N];
         static int tri[N];
         static float vec[4] = {1, 2, 3, 4};
         for (int i = 0; i < N; i++) {
-            clk.now += tu_rng_below(&r, 4);
+            clk->now += tu_rng_below(&r, 4);
             /* triples 0..11 visual, 12..23 vector; in the second half only
              * 0..7 and 12..19, so the others' newest entries are old */
             int t = (int)tu_rng_below(&r, i < N / 2 ? T : T - 8);
@@ -379,9 +379,53 @@ static void test_compaction_model(void **state)
         assert_int_equal(steme_index_log_compact(h[1], horizon, &st), STEME_OK);
         assert_int_equal(st.deleted, 0);
         assert_int_equal(steme_index_log_compact(NULL, horizon, &st), STEME_E_INVALID);
+    }
+    *rp = r;
+}
+
+static void test_compaction_model(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed(0xC0C0A));
+    for (int round = 0; round < 4; round++) {
+        steme_kv *kv = mem_kv();
+        fake_clock clk = {1000, 0};
+        steme_index_log *h[2] = {open_log(kv, &clk, 7), open_log(kv, &clk, 9)};
+        compaction_round(h, &clk, &r);
         steme_index_log_close(h[0]);
         steme_index_log_close(h[1]);
         steme_kv_close(kv);
+    }
+}
+
+/* The same on PostgreSQL (a table of its own per round, dropped after). */
+static void test_compaction_model_pg(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed(0xC0C0B));
+    for (int round = 0; round < 2; round++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/compaction-round-%d", round);
+        steme_db *db = NULL;
+        steme_error e;
+        if (steme_db_open(dir, NULL, &db, &e) != STEME_OK)
+            fail_msg("open on pg: %s", e.message);
+        fake_clock clk = {1000, 0};
+        steme_index_log *h[2];
+        for (int i = 0; i < 2; i++) {
+            steme_index_log_options o;
+            steme_index_log_options_init(&o);
+            o.node_id = i ? 9 : 7;
+            o.clock_ms = fake_ms;
+            o.clock_ctx = &clk;
+            assert_int_equal(steme_index_log_open_db(db, &o, &h[i], NULL), STEME_OK);
+        }
+        compaction_round(h, &clk, &r);
+        steme_index_log_close(h[0]);
+        steme_index_log_close(h[1]);
+        steme_db_close(db);
     }
 }
 
@@ -394,5 +438,10 @@ int main(void)
         cmocka_unit_test(test_random_model),
         cmocka_unit_test(test_compaction_model),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest tests_pg[] = {
+        cmocka_unit_test(test_compaction_model_pg),
+    };
+    int rc = cmocka_run_group_tests_name("mem", tests, NULL, NULL);
+    rc |= sp_run_on_pg("pg", tests_pg);
+    return rc;
 }
