@@ -170,6 +170,22 @@ def scenario_queries_meter(binary):
         s.kill()
 
 
+def kill_mid_load(binary, s, threads, enough, who):
+    """Start the client threads, wait until they made progress (enough), kill
+    the server with SIGKILL (no drain, no close), wait for every client to
+    end, and start a new server on the same database: returned."""
+    for t in threads:
+        t.start()
+    check(enough.wait(TIMEOUT * 2), who + " made no progress")
+    s.proc.kill()
+    s.proc.wait(TIMEOUT)
+    s.proc = None
+    for t in threads:
+        t.join(TIMEOUT)
+    check(not any(t.is_alive() for t in threads), "one of the " + who + " hung")
+    return Server(binary, db=s.db).start()
+
+
 def scenario_kill_queries(binary):
     """kill -9 while readers query: a restart finds the audit record (and the
     charge) of every query that was answered 200."""
@@ -195,16 +211,7 @@ def scenario_kill_queries(binary):
 
     threads = [threading.Thread(target=reader, args=(t,)) for t in range(6)]
     try:
-        for t in threads:
-            t.start()
-        check(enough.wait(TIMEOUT * 2), "readers made no progress")
-        s.proc.kill()           # SIGKILL: no drain, no close
-        s.proc.wait(TIMEOUT)
-        s.proc = None
-        for t in threads:
-            t.join(TIMEOUT)
-        check(not any(t.is_alive() for t in threads), "a reader hung")
-        s2 = Server(binary, db=db).start()
+        s2 = kill_mid_load(binary, s, threads, enough, "readers")
         try:
             c = s2.client()
             for qid in answered:
@@ -260,16 +267,7 @@ def scenario_kill_votes(binary):
 
     threads = [threading.Thread(target=voter, args=(t,)) for t in range(8)]
     try:
-        for t in threads:
-            t.start()
-        check(enough.wait(TIMEOUT * 2), "voters made no progress")
-        s.proc.kill()           # SIGKILL: no drain, no close, the applier cut short
-        s.proc.wait(TIMEOUT)
-        s.proc = None
-        for t in threads:
-            t.join(TIMEOUT)
-        check(not any(t.is_alive() for t in threads), "a voter hung")
-        s2 = Server(binary, db=db).start()
+        s2 = kill_mid_load(binary, s, threads, enough, "voters")  # the applier cut short
         try:
             c2 = s2.client()
             for h in hashes:
@@ -300,7 +298,7 @@ def scenario_drain_restart(binary):
     acknowledged write and the audit record of every answered query."""
     s = Server(binary).start()
     db = s.db
-    acked, lock, started = [], threading.Lock(), threading.Event()
+    acked, lock = [], threading.Lock()
     enough = threading.Event()
 
     def writer(t):
