@@ -255,27 +255,12 @@ void vote_behind_pair_note(steme_db *db, const uint8_t *pair, uint64_t seq)
     }
 }
 
-int vote_behind_error(steme_db *db)
+/* Whether the ticket's vote moves the totals (and so takes a cache bracket). */
+static int moves(const steme_wal_ticket *t)
 {
-    vote_behind *vb = db->db_behind;
-    if (!vb)
-        return STEME_OK;
-    pthread_mutex_lock(&vb->lock);
-    int rc = vb->err;
-    pthread_mutex_unlock(&vb->lock);
-    if (rc)
-        db_fail(db, rc, "votes: the engine write behind the log failed: %s", vb->errmsg);
-    return rc;
+    const db_vote_pre *pre = ((const db_ticket *)t->arg)->pre;
+    return pre->put && (pre->dcount || pre->dwsum);
 }
-
-/* A vote's move of the cache, computed before its batch is queued. */
-typedef struct cache_move {
-    steme_hash a;
-    const char *s;      /* into the ticket's body: alive until the ticket is done */
-    size_t slen;
-    int64_t dcount, dwsum;
-    int live;
-} cache_move;
 
 /* Fail every ticket of the run with the db's current message. */
 static void fail_run(steme_db *db, steme_wal_ticket *t, size_t n, int rc)
@@ -300,100 +285,71 @@ void vote_behind_accept(steme_db *db, steme_wal_ticket *first, size_t n)
         fail_run(db, first, n, STEME_E_NOMEM);
         return;
     }
-    /* each vote's cache move, kept apart: once queued, b is the applier's */
-    enum { LOCAL = 64 };
-    cache_move local[LOCAL];
-    cache_move *mv = n <= LOCAL ? local : malloc(n * sizeof *mv);
-    if (!mv) {
-        free(b);
-        db_fail(db, STEME_E_NOMEM, "votes: out of memory queueing a group");
-        fail_run(db, first, n, STEME_E_NOMEM);
-        return;
-    }
     uint8_t *copy = (uint8_t *)(b->v + n);
-    size_t m = 0;
     t = first;
     for (size_t i = 0; i < n; i++, t = t->next) {
-        db_ticket *d = t->arg;
+        const db_ticket *d = t->arg;
         const db_vote_pre *pre = d->pre;
-        const char *s;
-        const uint8_t *enc;
-        size_t slen, elen;
-        steme_vote vote;
-        t->status = vote_parse_body(db, d->body, d->len, &s, &slen, &enc, &elen, &vote);
-        mv[i].live = 0;
-        if (t->status != STEME_OK) {
-            snprintf(d->msg, sizeof d->msg, "%s", steme_errslot_message(&db->db_err));
-            continue;
-        }
         memcpy(copy, d->body, d->len);
-        vb_vote *v = &b->v[m++];
-        v->subject = copy + 2;
-        v->slen = slen;
-        v->enc = copy + 2 + slen;
-        v->elen = elen;
-        v->assertion = vote.assertion;
-        v->voter = vote.voter;
-        v->put = !pre->same;
-        v->dcount = pre->same || pre->had ? 0 : 1;
-        v->dwsum = pre->same ? 0 : steme_vote_weight_fixed(vote.weight) - pre->old_fixed;
-        v->done_seq = 0;
+        b->v[i] = (vb_vote){.subject = copy + 2, .slen = pre->slen,
+                            .enc = copy + 2 + pre->slen, .elen = d->len - 2 - pre->slen,
+                            .assertion = pre->assertion, .voter = pre->voter,
+                            .dcount = pre->dcount, .dwsum = pre->dwsum, .put = pre->put};
         copy += d->len;
-        mv[i] = (cache_move){vote.assertion, s, slen, v->dcount, v->dwsum,
-                             v->put && (v->dcount || v->dwsum)};
     }
-    b->n = m;
+    b->n = n;
     b->next = NULL;
 
     /* The cache bracket, as for a synchronous engine write (vote_cache.c):
      * begin before the batch can reach the engine, end (with the deltas)
      * after. A fill whose ticket overlaps the bracket is not installed; one
-     * whose ticket follows it fences on this batch. */
+     * whose ticket follows it fences on this batch. Each pre lives on its
+     * voter's stack until its ticket is done. */
     vote_cache *c = vote_cache_of(db, 0);
-    for (size_t i = 0; c && i < n; i++)
-        if (mv[i].live)
-            vote_cache_begin(c, &mv[i].a);
+    t = first;
+    for (size_t i = 0; c && i < n; i++, t = t->next)
+        if (moves(t))
+            vote_cache_begin(c, &((const db_vote_pre *)((db_ticket *)t->arg)->pre)->assertion);
     pthread_mutex_lock(&vb->lock);
-    while (m && vb->pending + m > VB_MAX_PENDING && vb->pending > 0 && !vb->err)
+    while (vb->pending + n > VB_MAX_PENDING && vb->pending > 0 && !vb->err)
         pthread_cond_wait(&vb->done_cv, &vb->lock);
     int err = vb->err;
     uint64_t seq = atomic_load(&vb->enqueued);
-    if (!err && m) {
+    if (!err) {
         /* Reserve the batch's sequence now (fences that start from here on
          * wait for it), but hand it to the applier only after the cache
          * brackets closed: the engine then never holds a vote the cache
          * does not count yet, so reads are monotonic (a read from the engine
          * followed by a cache hit never goes back). */
-        seq += m;
-        b->v[m - 1].done_seq = seq;
-        vb->pending += m;
+        seq += n;
+        b->v[n - 1].done_seq = seq;
+        vb->pending += n;
         atomic_store(&vb->enqueued, seq);
     }
     pthread_mutex_unlock(&vb->lock);
-    if (err || !m)
+    if (err) {
         free(b);
-    if (err)
         db_fail(db, err, "votes: the engine write behind the log failed: %s", vb->errmsg);
+    }
     vote_cache *now = c ? c : vote_cache_of(db, 0);
     t = first;
     for (size_t i = 0; i < n; i++, t = t->next) {
-        if (t->status != STEME_OK)
-            continue;
-        if (err) {
-            t->status = err;
-            snprintf(((db_ticket *)t->arg)->msg, STEME_ERRMSG_MAX, "%s",
-                     steme_errslot_message(&db->db_err));
-        } else {
-            ((db_ticket *)t->arg)->seq = seq;
-        }
-        if (!mv[i].live)
+        db_ticket *d = t->arg;
+        const db_vote_pre *pre = d->pre;
+        t->status = err;
+        if (err)
+            snprintf(d->msg, sizeof d->msg, "%s", steme_errslot_message(&db->db_err));
+        else
+            d->seq = seq;
+        if (!moves(t))
             continue;
         if (c)
-            vote_cache_end(c, &mv[i].a, mv[i].s, mv[i].slen, mv[i].dcount, mv[i].dwsum, !err);
+            vote_cache_end(c, &pre->assertion, (const char *)d->body + 2, pre->slen, pre->dcount,
+                           pre->dwsum, !err);
         else if (now) /* the cache appeared meanwhile: a fill may have missed this vote */
-            vote_cache_invalidate(now, &mv[i].a);
+            vote_cache_invalidate(now, &pre->assertion);
     }
-    if (!err && m) {
+    if (!err) {
         pthread_mutex_lock(&vb->lock);
         if (vb->tail)
             vb->tail->next = b;
@@ -403,6 +359,4 @@ void vote_behind_accept(steme_db *db, steme_wal_ticket *first, size_t n)
         pthread_cond_signal(&vb->work_cv);
         pthread_mutex_unlock(&vb->lock);
     }
-    if (mv != local)
-        free(mv);
 }

@@ -19,14 +19,19 @@
 #include "store/db_int.h"
 
 /*
- * What the voter's thread read before logging its vote (under the pair's
- * stripe lock, once every earlier vote of the pair was applied): the
- * stored vote it replaces. The cache deltas follow from it alone.
+ * A vote as its voter's thread prepared it before logging (under the
+ * pair's stripe lock, once every earlier vote of the pair was applied):
+ * the pair, where the body's parts are, and the cache deltas, from the
+ * stored vote it replaces. The accepting thread needs nothing else, so it
+ * never decodes the body again.
  */
 typedef struct db_vote_pre {
-    int had;            /* a vote of this pair was stored */
-    int same;           /* ...byte-identical to the new one: nothing moves */
-    int64_t old_fixed;  /* its fixed-point weight (had && !same) */
+    steme_hash assertion;
+    steme_agent_id voter;
+    size_t slen;        /* body = [slen u16][subject][vote encoding] */
+    int put;            /* 0: byte-identical to the stored vote, nothing moves */
+    int64_t dcount;     /* 1 for a pair's first vote */
+    int64_t dwsum;      /* fixed(new) - fixed(stored) */
 } db_vote_pre;
 
 /* One accepted vote, as the applier writes it. */
@@ -63,9 +68,6 @@ int db_votes_fence(steme_db *db);
 int vote_behind_pair_wait(steme_db *db, const uint8_t *pair);
 /* After the pair's vote was acknowledged with sequence seq (stripe lock held). */
 void vote_behind_pair_note(steme_db *db, const uint8_t *pair, uint64_t seq);
-
-/* The applier's sticky error, or STEME_OK (recorded in the slot if any). */
-int vote_behind_error(steme_db *db);
 
 /*
  * The WAL's on_durable hands over a run of n vote tickets (db_group.c):

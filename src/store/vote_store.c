@@ -114,9 +114,9 @@ int vote_subject_of(steme_db *db, const char *what, const steme_hash *a, char *o
 }
 
 /*
- * The stored vote the new one replaces (stripe lock held): once the pair's
- * previous vote is in the engine, nothing but this thread can change it
- * until the new vote is acknowledged.
+ * The vote's accept record (vote_behind.h), from the stored vote it replaces
+ * (stripe lock held): once the pair's previous vote is in the engine,
+ * nothing but this thread can change it until the new vote is acknowledged.
  */
 static int pre_read(steme_db *db, const char *s, size_t slen, const uint8_t *enc, size_t elen,
                     const steme_vote *vote, db_vote_pre *pre)
@@ -131,12 +131,16 @@ static int pre_read(steme_db *db, const char *s, size_t slen, const uint8_t *enc
         return db_fail(db, STEME_E_CORRUPT, "put vote: the locator holds a bad subject");
     steme_buf old = STEME_BUF_INIT;
     rc = steme_kv_get(db_kv(db), vkey, vklen, &old);
-    *pre = (db_vote_pre){0, 0, 0};
+    *pre = (db_vote_pre){.assertion = vote->assertion, .voter = vote->voter, .slen = slen,
+                         .put = 1, .dcount = 1,
+                         .dwsum = steme_vote_weight_fixed(vote->weight)};
     if (rc == STEME_OK) {
-        pre->had = 1;
-        pre->same = old.len == elen && memcmp(old.data, enc, elen) == 0;
-        if (!pre->same)
-            rc = vote_old_weight(db, &old, vote, &pre->old_fixed);
+        int64_t old_fixed = 0;
+        pre->dcount = 0;
+        if (old.len == elen && memcmp(old.data, enc, elen) == 0)
+            pre->put = 0, pre->dwsum = 0; /* the same vote again: nothing moves */
+        else if ((rc = vote_old_weight(db, &old, vote, &old_fixed)) == STEME_OK)
+            pre->dwsum -= old_fixed;
     } else if (rc == STEME_E_NOTFOUND) {
         rc = STEME_OK;
     } else {
