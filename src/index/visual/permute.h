@@ -21,21 +21,8 @@
 
 #include <stdint.h>
 
-/* Stored form of a hash, and back. Pure functions; thread-safe. */
+/* The keys' form of a hash, and back. Pure functions; thread-safe. */
 uint64_t vp_forward(uint64_t h);
 uint64_t vp_inverse(uint64_t h);
-
-/* The inverse's byte tables (initialised on first call, then read-only),
- * for hot loops that undo the permutation of many hits. */
-typedef uint64_t vp_table[8][256];
-const vp_table *vp_inverse_table(void);
-
-/* Written out: compilers keep the loop form, with a variable shift. */
-static inline uint64_t vp_apply(const vp_table *tab, uint64_t h)
-{
-    return (*tab)[0][h & 0xff] | (*tab)[1][(h >> 8) & 0xff] | (*tab)[2][(h >> 16) & 0xff] |
-           (*tab)[3][(h >> 24) & 0xff] | (*tab)[4][(h >> 32) & 0xff] |
-           (*tab)[5][(h >> 40) & 0xff] | (*tab)[6][(h >> 48) & 0xff] | (*tab)[7][h >> 56];
-}
 
 #endif

@@ -103,14 +103,13 @@ void vs_fill_ids(const steme_visual *v, steme_visual_hits *out, size_t from)
         }
         return;
     }
-    for (size_t j = from; j < n; j++) {
+    for (size_t j = from; j < n; j++) { /* some entries removed: drop their hits */
         if (j + AHEAD < n) {
             __builtin_prefetch(&v->v_id[h[j + AHEAD].reserved_]);
-            if (any_dead)
-                __builtin_prefetch(&v->v_node[h[j + AHEAD].reserved_]);
+            __builtin_prefetch(&v->v_node[h[j + AHEAD].reserved_]);
         }
         uint32_t slot = h[j].reserved_;
-        if (any_dead && v->v_node[slot] == VS_DEAD)
+        if (v->v_node[slot] == VS_DEAD)
             continue;
         h[w].phash = h[j].phash;
         h[w].distance = h[j].distance;

@@ -222,8 +222,9 @@ int vs_mih_radius(const steme_visual *v, uint64_t q, uint64_t pq, unsigned r, in
         use_pair = 1;
         /* The pair plan's cost is known now: a query deep in a dense
          * cluster reads its annulus instead (the directory reads are lost,
-         * a few hundred ns against tens of us). */
-        if (dense < best)
+         * a few hundred ns against tens of us), if that also beats the
+         * scan, as at r > 4. */
+        if (dense < best && dense < vs_scan_cost(v) / 100 * VS_MIH_SHARE)
             return vs_dense_radius(v, q, r, out);
     }
     /* AUTO at r <= 4 takes the pair plan without pricing level plans: its
