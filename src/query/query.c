@@ -300,6 +300,9 @@ int steme_query_commit_many(steme_db *db, size_t n, const steme_query_request *c
         return STEME_OK;
     if (!reqs || !outs || !rcs)
         return db_fail(db, STEME_E_INVALID, "query commit: NULL argument");
+    /* Bad calls below fail every query of the call, as the header says. */
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = STEME_E_INVALID;
     if (n > STEME_QUOTA_MANY_MAX)
         return db_fail(db, STEME_E_INVALID, "query commit: %zu queries, more than %u", n,
                        (unsigned)STEME_QUOTA_MANY_MAX);

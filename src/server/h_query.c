@@ -241,13 +241,17 @@ static void resolution_answer(const steme_resolution *res, srv_resp *out)
 }
 
 /* The answer of a query whose prepare or commit said rc (not STEME_OK). */
+/* msg: the failure's message if it was made on another thread, else NULL
+ * (then this thread's error slot has it). */
 static void query_failed(srv *s, const steme_query_request *req, int rc,
-                         const steme_resolution *res, srv_resp *out)
+                         const steme_resolution *res, const char *msg, srv_resp *out)
 {
     if (rc == STEME_E_QUOTA && !res->quota_allowed) {
         atomic_fetch_add(&s->metrics.quota_refused, 1);
         srv_hint_note(s->hints, &req->agent, res->quota_reset_at, res->quota_remaining);
         srv_quota_refused(out, res->quota_limit, res->quota_remaining, res->quota_reset_at);
+    } else if (msg) {
+        srv_error_status(out, rc, "query", msg);
     } else {
         srv_error_db(out, s, rc, "query");
     }
@@ -268,7 +272,7 @@ int srv_query_begin(srv_req *r, srv_resp *out, srv_qjob *job)
         srv_hint_can_pay(r->s->hints, &job->req.agent, job->req.now_ms, SRV_QUERY_COST);
     int rc = steme_query_prepare(r->s->db, &job->req, &job->res);
     if (rc != STEME_OK) {
-        query_failed(r->s, &job->req, rc, &job->res, out);
+        query_failed(r->s, &job->req, rc, &job->res, NULL, out);
         steme_resolution_free(&job->res);
         return 0;
     }
@@ -284,7 +288,7 @@ void srv_query_end(srv *s, srv_qjob *job, srv_resp *out)
         rc = steme_query_finish(s->db, &job->req, res);
     }
     if (rc != STEME_OK) {
-        query_failed(s, &job->req, rc, res, out);
+        query_failed(s, &job->req, rc, res, job->msg, out);
     } else {
         atomic_fetch_add(&s->metrics.queries, 1);
         uint64_t now = srv_now_ms();
@@ -305,6 +309,11 @@ void srv_h_query(srv_req *r, srv_resp *out)
         return;
     const steme_query_request *req = &job.req;
     steme_resolution *res = &job.res;
-    steme_query_commit_many(r->s->db, 1, &req, &res, &job.rc);
+    job.rc = STEME_E_INTERNAL;
+    int rc = steme_query_commit_many(r->s->db, 1, &req, &res, &job.rc);
+    if (rc != STEME_OK && job.rc == STEME_OK)
+        job.rc = rc;
+    if (job.rc != STEME_OK)
+        snprintf(job.msg, sizeof job.msg, "%s", steme_db_errmsg(r->s->db));
     srv_query_end(r->s, &job, out);
 }

@@ -19,6 +19,7 @@
  */
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "server/srv_query.h"
@@ -46,8 +47,11 @@ static void commit(steme_db *db, size_t n, srv_qjob **jobs)
         outs[i] = &jobs[i]->res;
     }
     steme_query_commit_many(db, n, reqs, outs, rcs);   /* per-query statuses in rcs */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         jobs[i]->rc = rcs[i];
+        if (rcs[i] != STEME_OK)
+            snprintf(jobs[i]->msg, sizeof jobs[i]->msg, "%s", steme_db_errmsg(db));
+    }
 }
 
 static void *committer_main(void *arg)

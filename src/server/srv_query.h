@@ -27,6 +27,9 @@ typedef struct srv_qjob {
     steme_query_request req;        /* its strings live in the connection */
     steme_resolution res;
     int rc;                         /* the commit's status for this query */
+    char msg[STEME_ERRMSG_MAX];     /* its message when rc is an error (error
+                                     * slots are per thread: the committer's
+                                     * would not reach the worker) */
     int done;                       /* committed (the connection may resume) */
 } srv_qjob;
 
