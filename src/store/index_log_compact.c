@@ -28,9 +28,10 @@
  * harmless. An entry appended during a compaction is newer than all it
  * judged, so it never makes the compaction delete a newest entry.
  *
- * Cost: one scan of the whole log into a table of triples (~56 B each),
- * one scan of the part before the horizon, and one engine write per 256
- * deleted keys. Damaged values are skipped (never deleted: they stay for
+ * Cost: one scan of the whole log into a table of triples (~56 B each):
+ * in key order an entry supersedes the one its triple recorded, so the
+ * doomed list is known at the end of that scan; then one engine write per
+ * 256 deleted keys. Damaged values are skipped (never deleted: they stay for
  * an operator to look at).
  */
 #include <stdlib.h>
@@ -52,19 +53,10 @@ typedef struct compact_ctx {
     size_t cap, used;
     int nomem;
     uint64_t before_ts;
-    steme_index_log_pos *doomed;  /* pass 2: superseded entries before the horizon */
+    steme_index_log_pos *doomed;  /* superseded entries before the horizon */
     size_t ndoomed, capdoomed;
     uint64_t seen;
 } compact_ctx;
-
-static int pos_cmp(const steme_index_log_pos *a, const steme_index_log_pos *b)
-{
-    if (a->ts != b->ts)
-        return a->ts < b->ts ? -1 : 1;
-    if (a->node != b->node)
-        return a->node < b->node ? -1 : 1;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
 
 static uint64_t triple_phash(const steme_index_log_entry *e)
 {
@@ -103,8 +95,25 @@ static int grow(compact_ctx *c)
     return 1;
 }
 
-/* Pass 1: the newest position of every triple. */
-static int note_newest(void *ctx, const steme_index_log_entry *e)
+/* Remember pos as doomed (an entry superseded before the horizon). */
+static int doom(compact_ctx *c, const steme_index_log_pos *pos)
+{
+    if (c->ndoomed == c->capdoomed) {
+        size_t cap = c->capdoomed ? c->capdoomed * 2 : 1024;
+        steme_index_log_pos *n = realloc(c->doomed, cap * sizeof *n);
+        if (!n)
+            return 0;
+        c->doomed = n;
+        c->capdoomed = cap;
+    }
+    c->doomed[c->ndoomed++] = *pos;
+    return 1;
+}
+
+/* One pass in key order, which is (ts, node, seq) order: an entry of a
+ * triple already seen is newer than the one recorded, which it therefore
+ * supersedes (doomed if older than the horizon). */
+static int note_entry(void *ctx, const steme_index_log_entry *e)
 {
     compact_ctx *c = ctx;
     if ((c->used + 1) * 4 > c->cap * 3 && !grow(c)) {
@@ -113,39 +122,17 @@ static int note_newest(void *ctx, const steme_index_log_entry *e)
     }
     uint64_t ph = triple_phash(e);
     triple_slot *s = probe(c->slots, c->cap, (uint8_t)e->kind, &e->id, ph);
+    c->seen++;
     if (!s->kind) {
         s->kind = (uint8_t)e->kind;
         s->id = e->id;
         s->phash = ph;
-        s->newest = e->pos;
         c->used++;
-    } else if (pos_cmp(&e->pos, &s->newest) > 0) {
-        s->newest = e->pos;
+    } else if (s->newest.ts < c->before_ts && !doom(c, &s->newest)) {
+        c->nomem = 1;
+        return 1;
     }
-    c->seen++;
-    return 0;
-}
-
-/* Pass 2: entries before the horizon that are not their triple's newest. */
-static int note_doomed(void *ctx, const steme_index_log_entry *e)
-{
-    compact_ctx *c = ctx;
-    if (e->pos.ts >= c->before_ts)
-        return 1; /* key order is ts order: nothing further qualifies */
-    triple_slot *s = probe(c->slots, c->cap, (uint8_t)e->kind, &e->id, triple_phash(e));
-    if (!s->kind || pos_cmp(&e->pos, &s->newest) >= 0)
-        return 0; /* the newest (or appended after pass 1): kept */
-    if (c->ndoomed == c->capdoomed) {
-        size_t cap = c->capdoomed ? c->capdoomed * 2 : 1024;
-        steme_index_log_pos *n = realloc(c->doomed, cap * sizeof *n);
-        if (!n) {
-            c->nomem = 1;
-            return 1;
-        }
-        c->doomed = n;
-        c->capdoomed = cap;
-    }
-    c->doomed[c->ndoomed++] = e->pos;
+    s->newest = e->pos;
     return 0;
 }
 
@@ -184,11 +171,7 @@ int steme_index_log_compact(steme_index_log *l, uint64_t before_ts,
     compact_ctx c;
     memset(&c, 0, sizeof c);
     c.before_ts = before_ts;
-    int rc = grow(&c) ? steme_index_log_scan(l, 0, note_newest, &c, NULL) : STEME_E_NOMEM;
-    if (rc == STEME_OK && c.nomem)
-        rc = STEME_E_NOMEM;
-    if (rc == STEME_OK)
-        rc = steme_index_log_scan(l, 0, note_doomed, &c, NULL);
+    int rc = grow(&c) ? steme_index_log_scan(l, 0, note_entry, &c, NULL) : STEME_E_NOMEM;
     if (rc == STEME_OK && c.nomem)
         rc = STEME_E_NOMEM;
     st->entries = c.seen;
